@@ -1,0 +1,1 @@
+"""Documents, versions, age encryption and streaming upload and download."""

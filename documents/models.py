@@ -1,0 +1,1 @@
+"""Document models (filled by the documents issue)."""

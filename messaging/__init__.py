@@ -1,0 +1,1 @@
+"""Topics, messages, modus-operandi notes and the real-time protocol."""

@@ -1,0 +1,1 @@
+"""Messaging models (filled by the real-time discussion issue)."""

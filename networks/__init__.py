@@ -1,0 +1,1 @@
+"""Networks, spaces, memberships, clearance, moderation and the one access rule."""

@@ -1,0 +1,1 @@
+"""The Django project package: settings, URLs, ASGI and the cross-cutting pieces."""

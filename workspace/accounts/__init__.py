@@ -1,0 +1,1 @@
+"""Accounts glue: the user model with profile fields, allauth and MFA adapters."""

@@ -1,0 +1,114 @@
+"""allauth adapters: invitation-only signup, and TOTP secrets encrypted at rest."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+from allauth.account.adapter import DefaultAccountAdapter
+from allauth.core import context
+from allauth.mfa.adapter import DefaultMFAAdapter
+from allauth.mfa.models import Authenticator
+from allauth.usersessions.adapter import DefaultUserSessionsAdapter
+from django import forms
+from django.http import HttpRequest
+from django.utils.translation import gettext as _
+
+from workspace.keys import get_key_provider
+
+MFA_SECRET_CONTEXT = b"workspace/mfa-secret/v1"
+ENCRYPTED_PREFIX = "enc1:"
+
+INVITATION_SESSION_KEY = "workspace_invitation_token"
+
+
+class AccountAdapter(DefaultAccountAdapter):
+    def is_open_for_signup(self, request: HttpRequest) -> bool:
+        """Signup is open only while the session holds a valid invitation token."""
+        from networks.invitations import InvitationInvalid, invitation_from_token
+
+        token = request.session.get(INVITATION_SESSION_KEY)
+        if not token:
+            return False
+        try:
+            invitation_from_token(token)
+        except InvitationInvalid:
+            return False
+        return True
+
+    def clean_email(self, email: str) -> str:
+        """During an invited signup, the email must be the invited address."""
+        from networks.invitations import InvitationInvalid, invitation_from_token
+
+        email = super().clean_email(email)
+        request = getattr(self, "request", None)
+        token = request.session.get(INVITATION_SESSION_KEY) if request is not None else None
+        if token and request is not None and request.path.endswith("/signup/"):
+            try:
+                invitation = invitation_from_token(token)
+            except InvitationInvalid:
+                raise forms.ValidationError(_("This invitation is no longer valid.")) from None
+            if invitation.email.lower() != email.lower():
+                raise forms.ValidationError(
+                    _("Please sign up with the address the invitation was sent to.")
+                )
+        return email
+
+    def save_user(self, request: HttpRequest, user: Any, form: Any, commit: bool = True) -> Any:
+        from networks.invitations import invitation_accept_by_token
+
+        user = super().save_user(request, user, form, commit=commit)
+        token = request.session.pop(INVITATION_SESSION_KEY, None)
+        if commit and token:
+            # Consumes the invitation in the signup transaction: single use.
+            invitation_accept_by_token(token=token, acting_user=user, request=request)
+        return user
+
+    def get_client_ip(self, request: HttpRequest) -> str:
+        try:
+            return super().get_client_ip(request)
+        except Exception:  # noqa: BLE001 - an unparsable header must not break login
+            return "unknown"
+
+
+class MFAAdapter(DefaultMFAAdapter):
+    def encrypt(self, text: str) -> str:
+        blob = get_key_provider().wrap(text.encode(), context=MFA_SECRET_CONTEXT)
+        return ENCRYPTED_PREFIX + base64.b64encode(blob).decode()
+
+    def decrypt(self, encrypted_text: str) -> str:
+        if not encrypted_text.startswith(ENCRYPTED_PREFIX):
+            raise ValueError("MFA secret is not encrypted; refusing to use it.")
+        blob = base64.b64decode(encrypted_text[len(ENCRYPTED_PREFIX) :])
+        return get_key_provider().unwrap(blob, context=MFA_SECRET_CONTEXT).decode()
+
+    def can_delete_authenticator(self, authenticator: Authenticator) -> bool:
+        """The last authenticator (TOTP or WebAuthn) cannot be removed: MFA is required."""
+        if authenticator.type == Authenticator.Type.RECOVERY_CODES:
+            return True
+        others = Authenticator.objects.filter(
+            user_id=authenticator.user_id,
+            type__in=[Authenticator.Type.TOTP, Authenticator.Type.WEBAUTHN],
+        ).exclude(pk=authenticator.pk)
+        return others.exists()
+
+
+def user_has_mfa(user: Any) -> bool:
+    return Authenticator.objects.filter(
+        user_id=user.pk, type__in=[Authenticator.Type.TOTP, Authenticator.Type.WEBAUTHN]
+    ).exists()
+
+
+class UserSessionsAdapter(DefaultUserSessionsAdapter):
+    def end_sessions(self, sessions: Any) -> None:
+        from workspace.audit.services import audit_record
+
+        request = context.request
+        for session in sessions:
+            session.end()
+            audit_record(
+                action="auth.session_ended",
+                actor=getattr(request, "user", None),
+                request=request,
+                details={"session_user_id": session.user_id, "session_ip": session.ip},
+            )

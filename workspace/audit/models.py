@@ -1,0 +1,1 @@
+"""Audit events (stub; replaced by the audit implementation)."""

@@ -1,0 +1,101 @@
+"""Security middleware: extra headers, the absolute session timeout, and required MFA."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from django.conf import settings
+from django.contrib.auth import logout
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.urls import reverse
+
+from workspace.accounts.receivers import SESSION_LOGIN_AT
+
+GetResponse = Callable[[HttpRequest], HttpResponse]
+
+
+class SecurityHeadersMiddleware:
+    """Headers Django's SecurityMiddleware does not set (it sets nosniff, referrer, COOP)."""
+
+    def __init__(self, get_response: GetResponse) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        response.headers.setdefault("Permissions-Policy", settings.WORKSPACE_PERMISSIONS_POLICY)
+        response.headers.setdefault("Cross-Origin-Resource-Policy", "same-origin")
+        if request.user.is_authenticated if hasattr(request, "user") else False:
+            # Pages behind login are private: never kept by shared or browser caches.
+            response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
+
+class SessionTimeoutMiddleware:
+    """Ends a session older than WORKSPACE_SESSION_ABSOLUTE_TIMEOUT, however active.
+
+    The idle timeout is Django's rolling SESSION_COOKIE_AGE with SESSION_SAVE_EVERY_REQUEST.
+    """
+
+    def __init__(self, get_response: GetResponse) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.user.is_authenticated:
+            login_at = request.session.get(SESSION_LOGIN_AT)
+            limit = settings.WORKSPACE_SESSION_ABSOLUTE_TIMEOUT
+            if login_at is None or time.time() - login_at > limit:
+                from workspace.audit.services import audit_record
+
+                audit_record(
+                    action="auth.session_expired", actor=request.user, request=request,
+                    details={"reason": "absolute-timeout"},
+                )
+                logout(request)
+                return redirect(reverse("account_login"))
+        return self.get_response(request)
+
+
+MFA_EXEMPT_URL_NAMES = (
+    "account_logout",
+    "account_reauthenticate",
+    "mfa_index",
+    "mfa_activate_totp",
+    "mfa_reauthenticate",
+    "mfa_authenticate",
+    "mfa_add_webauthn",
+    "mfa_signup_webauthn",
+    "set_language",
+)
+
+
+class RequireMFAMiddleware:
+    """A logged-in user without an authenticator can reach only MFA setup and logout."""
+
+    def __init__(self, get_response: GetResponse) -> None:
+        self.get_response = get_response
+        self._exempt_paths: frozenset[str] | None = None
+
+    def exempt_paths(self) -> frozenset[str]:
+        if self._exempt_paths is None:
+            from django.urls import NoReverseMatch
+
+            paths = set()
+            for name in MFA_EXEMPT_URL_NAMES:
+                try:
+                    paths.add(reverse(name))
+                except NoReverseMatch:
+                    continue
+            self._exempt_paths = frozenset(paths)
+        return self._exempt_paths
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.user.is_authenticated and not request.path.startswith(settings.STATIC_URL):
+            from workspace.accounts.adapter import user_has_mfa
+
+            if request.path_info not in self.exempt_paths() and not user_has_mfa(request.user):
+                if request.headers.get("accept", "").startswith("application/json"):
+                    return HttpResponse(status=403)
+                return redirect(reverse("mfa_activate_totp"))
+        return self.get_response(request)
