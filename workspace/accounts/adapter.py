@@ -64,6 +64,20 @@ class AccountAdapter(DefaultAccountAdapter):
             invitation_accept_by_token(token=token, acting_user=user, request=request)
         return user
 
+    def is_reauthentication_required(self, *, app: str, **kwargs: Any) -> bool:
+        """The first authenticator right after login needs no second password prompt.
+
+        The forced setup follows a password login; asking again adds friction, not
+        security. Every later MFA change (and every email or password change) still
+        requires reauthentication.
+        """
+        request = context.request
+        user = getattr(request, "user", None)
+        if app == "allauth.mfa" and user is not None and user.is_authenticated:
+            if not user_has_mfa(user):
+                return False
+        return super().is_reauthentication_required(app=app, **kwargs)
+
     def get_client_ip(self, request: HttpRequest) -> str:
         try:
             return super().get_client_ip(request)

@@ -1,0 +1,20 @@
+"""Test settings: production settings (DEBUG off) with test-only secrets and storage."""
+
+import os
+import tempfile
+
+os.environ.setdefault("DJANGO_SECRET_KEY", "test-only-secret-key-" + "k" * 40)
+os.environ.setdefault("DJANGO_ALLOWED_HOSTS", "testserver,localhost,127.0.0.1")
+os.environ.setdefault("WORKSPACE_DATA_DIR", tempfile.mkdtemp(prefix="workspace-test-"))
+
+from workspace.settings import *  # noqa: E402,F403
+from workspace.settings import STORAGES  # noqa: E402
+
+# Plain static storage: the hashed manifest needs collectstatic, which tests don't run.
+STORAGES["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = True
+# The test client speaks plain HTTP; tests/accounts/test_security_headers.py turns this
+# back on to check the redirect itself.
+SECURE_SSL_REDIRECT = False
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
