@@ -32,6 +32,25 @@ class SecurityHeadersMiddleware:
         return response
 
 
+class LoginRateLimitMiddleware:
+    """Turns the failed-login limit into the same audited 429 as allauth's other limits."""
+
+    def __init__(self, get_response: GetResponse) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        from workspace.accounts.adapter import LoginRateLimited
+
+        if isinstance(exception, LoginRateLimited):
+            from workspace.views import too_many_requests
+
+            return too_many_requests(request)
+        return None
+
+
 class SessionTimeoutMiddleware:
     """Ends a session older than WORKSPACE_SESSION_ABSOLUTE_TIMEOUT, however active.
 

@@ -66,6 +66,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "workspace.middleware.SecurityHeadersMiddleware",
+    "workspace.middleware.LoginRateLimitMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -209,6 +210,9 @@ MFA_SUPPORTED_TYPES = ["totp", "recovery_codes", "webauthn"]
 MFA_TOTP_ISSUER = env.str("WORKSPACE_TOTP_ISSUER", default="Expert Workspace")
 MFA_WEBAUTHN_ALLOW_INSECURE_ORIGIN = DEBUG
 MFA_PASSKEY_LOGIN_ENABLED = False
+# Changing email on an MFA account: the new address stays unverified (and unused for
+# login or reset) until confirmed, and the change itself needs reauthentication.
+MFA_ALLOW_UNVERIFIED_EMAIL = True
 
 USERSESSIONS_TRACK_ACTIVITY = True
 USERSESSIONS_ADAPTER = "workspace.accounts.adapter.UserSessionsAdapter"

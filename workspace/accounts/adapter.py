@@ -22,7 +22,20 @@ ENCRYPTED_PREFIX = "enc1:"
 INVITATION_SESSION_KEY = "workspace_invitation_token"
 
 
+class LoginRateLimited(Exception):
+    """Too many failed logins; LoginRateLimitMiddleware answers 429 and audits it."""
+
+
 class AccountAdapter(DefaultAccountAdapter):
+    def pre_authenticate(self, request: HttpRequest, **credentials: Any) -> None:
+        # allauth reports this limit as a form error; we answer 429 like every other limit.
+        try:
+            super().pre_authenticate(request, **credentials)
+        except forms.ValidationError as exc:
+            if exc.code == "too_many_login_attempts":
+                raise LoginRateLimited from exc
+            raise
+
     def is_open_for_signup(self, request: HttpRequest) -> bool:
         """Signup is open only while the session holds a valid invitation token."""
         from networks.invitations import InvitationInvalid, invitation_from_token
