@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db.models import Q
 from django.utils import timezone
 
 from networks.models import Invitation, Membership, MembershipStatus
@@ -21,4 +22,69 @@ def dashboard_for(*, user: Any) -> dict[str, Any]:
         revoked_at__isnull=True,
         expires_at__gt=timezone.now(),
     ).select_related("space")
-    return {"memberships": list(memberships), "invitations": list(invitations)}
+    from networks.models import JoinRequest, JoinRequestStatus, Network, Role
+
+    memberships = list(memberships)
+    moderated = [m.space_id for m in memberships if m.role == Role.MODERATOR]
+    requests = (
+        JoinRequest.objects.filter(space_id__in=moderated, status=JoinRequestStatus.PENDING)
+        .select_related("user", "space")
+        .order_by("created_at")
+    )
+    networks = Network.objects.filter(
+        Q(spaces__memberships__user=user, spaces__memberships__status=MembershipStatus.ACTIVE)
+        | Q(admins=user)
+    ).distinct().order_by("name")
+    return {
+        "memberships": memberships,
+        "invitations": list(invitations),
+        "join_requests": list(requests),
+        "networks": list(networks),
+    }
+
+
+def space_members(*, space_id: int) -> list[Membership]:
+    """Every membership of a space with its user; one query whatever the size."""
+    return list(
+        Membership.objects.filter(space_id=space_id)
+        .exclude(status=MembershipStatus.REMOVED)
+        .select_related("user", "granted_by")
+        .order_by("status", "role", "user__email")
+    )
+
+
+def pending_join_requests(*, space_id: int) -> list[Any]:
+    from networks.models import JoinRequest, JoinRequestStatus
+
+    return list(
+        JoinRequest.objects.filter(space_id=space_id, status=JoinRequestStatus.PENDING)
+        .select_related("user")
+        .order_by("created_at")
+    )
+
+
+def directory(*, user: Any, network: Any) -> list[dict[str, Any]]:
+    """Spaces the user may know about, with their own standing; constant query count."""
+    from django.db.models import Count, Q
+
+    from networks.access import spaces_visible_in_directory
+    from networks.models import JoinRequest, JoinRequestStatus
+
+    spaces = (
+        spaces_visible_in_directory(user, network)
+        .annotate(active_members=Count("memberships", filter=Q(memberships__status="active")))
+        .order_by("name")
+    )
+    mine = {
+        m.space_id: m
+        for m in Membership.objects.filter(user=user, space__network=network)
+    }
+    pending = set(
+        JoinRequest.objects.filter(
+            user=user, space__network=network, status=JoinRequestStatus.PENDING
+        ).values_list("space_id", flat=True)
+    )
+    return [
+        {"space": s, "membership": mine.get(s.pk), "request_pending": s.pk in pending}
+        for s in spaces
+    ]

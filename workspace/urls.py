@@ -11,6 +11,24 @@ from workspace.accounts import views as account_views
 urlpatterns = [
     path("", views.home, name="home"),
     path("invitations/<str:token>/", network_views.invitation_accept, name="invitation_accept"),
+    path("networks/<slug:slug>/", network_views.network_directory, name="network_directory"),
+    path("networks/<slug:slug>/spaces/new/", network_views.space_create, name="space_create"),
+    path("spaces/<int:space_id>/", network_views.space_detail, name="space_detail"),
+    path("spaces/<int:space_id>/join/", network_views.join_request_create, name="join_request_create"),
+    path("spaces/<int:space_id>/members/", network_views.space_members, name="space_members"),
+    path("spaces/<int:space_id>/members/invite/", network_views.space_invite, name="space_invite"),
+    path(
+        "spaces/<int:space_id>/members/<int:membership_id>/",
+        network_views.membership_change, name="membership_change",
+    ),
+    path(
+        "spaces/<int:space_id>/members/<int:membership_id>/status/",
+        network_views.membership_status, name="membership_status",
+    ),
+    path(
+        "spaces/<int:space_id>/requests/<int:request_id>/",
+        network_views.join_request_decide, name="join_request_decide",
+    ),
     path("accounts/profile/", account_views.profile_edit, name="profile_edit"),
     path("accounts/", include("allauth.urls")),
     path("i18n/", include("django.conf.urls.i18n")),

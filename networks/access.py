@@ -1,0 +1,186 @@
+"""The one place that decides who may see or do what in a space.
+
+A user may see an item in a space when all of these hold:
+  * the user's membership in the space is active;
+  * the user has completed MFA (has an authenticator);
+  * the clearance in effect (expired clearance falls back to the lowest level) is at
+    least the item's level;
+  * for TLP:RED items, the user is the author or a named recipient.
+
+The rule is encoded twice below, once for one object (`access_space`, `access_item`)
+and once as a queryset filter (`filter_visible`), and nowhere else. Role grants are
+django-guardian object permissions, kept in step with the role by networks.permissions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from django.core.exceptions import PermissionDenied
+from django.db.models import (
+    Case,
+    Exists,
+    F,
+    IntegerField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+    When,
+)
+from django.utils import timezone
+
+from networks.clearance import LOWEST_LEVEL, TLP
+from networks.models import Membership, MembershipStatus, Network, Space, SpaceUserObjectPermission
+
+
+class Action(StrEnum):
+    VIEW = "view_space"
+    POST = "post_in_space"
+    MODERATE = "moderate_space"
+    UPLOAD = "upload_document"
+    MANAGE_MEMBERS = "manage_members"
+
+
+def clearance_in_effect(membership: Membership, *, now: datetime | None = None) -> int:
+    """The membership's clearance, or the lowest level once it has expired."""
+    expires = membership.clearance_expires_at
+    if expires is not None and expires <= (now or timezone.now()):
+        return LOWEST_LEVEL
+    return membership.clearance
+
+
+def user_has_completed_mfa(user: Any) -> bool:
+    from workspace.accounts.adapter import user_has_mfa
+
+    return bool(
+        user is not None and user.is_authenticated and user.is_active and user_has_mfa(user)
+    )
+
+
+def access_space(user: Any, space_id: int, *, action: Action = Action.VIEW) -> Membership:
+    """The user's active membership in the space, if it grants `action`; else PermissionDenied.
+
+    Called from views, from the consumer on every inbound frame, and again in services.
+    """
+    if not user_has_completed_mfa(user):
+        raise PermissionDenied
+    membership = (
+        Membership.objects.select_related("space", "space__network")
+        .filter(user_id=user.pk, space_id=space_id, status=MembershipStatus.ACTIVE)
+        .first()
+    )
+    if membership is None:
+        raise PermissionDenied
+    granted = SpaceUserObjectPermission.objects.filter(
+        user_id=user.pk, content_object_id=space_id, permission__codename=str(action)
+    ).exists()
+    if not granted:
+        raise PermissionDenied
+    return membership
+
+
+@dataclass(frozen=True)
+class ItemLabels:
+    """What the rule needs to know about one item."""
+
+    space_id: int
+    level: int
+    tlp: str
+    author_id: int | None
+    recipient_ids: frozenset[int] = frozenset()
+
+
+def can_see_item(membership: Membership, item: ItemLabels, *, now: datetime | None = None) -> bool:
+    if membership.status != MembershipStatus.ACTIVE or membership.space_id != item.space_id:
+        return False
+    if clearance_in_effect(membership, now=now) < item.level:
+        return False
+    if item.tlp == TLP.RED:
+        uid = membership.user_id
+        return uid == item.author_id or uid in item.recipient_ids
+    return True
+
+
+def access_item(user: Any, item: ItemLabels, *, action: Action = Action.VIEW) -> Membership:
+    """Membership if the user may see (and act on) the item; otherwise PermissionDenied."""
+    membership = access_space(user, item.space_id, action=action)
+    if not can_see_item(membership, item):
+        raise PermissionDenied
+    return membership
+
+
+def _effective_clearance_subquery(user: Any, space_ref: str, now: datetime) -> Subquery:
+    active = Membership.objects.filter(
+        user_id=user.pk, space_id=OuterRef(space_ref), status=MembershipStatus.ACTIVE
+    ).annotate(
+        effective=Case(
+            When(clearance_expires_at__lte=now, then=Value(LOWEST_LEVEL)),
+            default=F("clearance"),
+            output_field=IntegerField(),
+        )
+    )
+    return Subquery(active.values("effective")[:1], output_field=IntegerField())
+
+
+def filter_visible(
+    queryset: QuerySet,
+    user: Any,
+    *,
+    space_field: str = "space",
+    level_field: str = "level",
+    tlp_field: str = "tlp",
+    author_field: str = "author",
+    recipients_field: str | None = "recipients",
+) -> QuerySet:
+    """The same rule as `can_see_item`, applied inside the SQL query."""
+    if not user_has_completed_mfa(user):
+        return queryset.none()
+    now = timezone.now()
+    qs = queryset.annotate(
+        _clearance=_effective_clearance_subquery(user, f"{space_field}_id", now)
+    ).filter(_clearance__isnull=False, **{f"{level_field}__lte": F("_clearance")})
+    red_ok = Q(**{f"{author_field}_id": user.pk})
+    if recipients_field:
+        through = queryset.model._meta.get_field(recipients_field).remote_field.through
+        source = [
+            f.name
+            for f in through._meta.fields
+            if f.is_relation and f.related_model is queryset.model
+        ][0]
+        target = [
+            f.name
+            for f in through._meta.fields
+            if f.is_relation and f.related_model is not queryset.model
+        ][0]
+        red_ok |= Exists(through.objects.filter(**{source: OuterRef("pk"), target: user.pk}))
+    return qs.filter(~Q(**{tlp_field: TLP.RED}) | red_ok)
+
+
+def spaces_visible_in_directory(user: Any, network: Network) -> QuerySet[Space]:
+    """Listed spaces, plus unlisted ones where the user is an active member."""
+    member_of = Membership.objects.filter(
+        user_id=user.pk, space_id=OuterRef("pk"), status=MembershipStatus.ACTIVE
+    )
+    return network.spaces.filter(Q(is_listed=True) | Exists(member_of))
+
+
+def is_network_admin(user: Any, network_id: int) -> bool:
+    if not user_has_completed_mfa(user):
+        return False
+    return Network.admins.through.objects.filter(network_id=network_id, user_id=user.pk).exists()
+
+
+def access_network_admin(user: Any, network_id: int) -> Network:
+    if not is_network_admin(user, network_id):
+        raise PermissionDenied
+    return Network.objects.get(pk=network_id)
+
+
+def can_grant_clearance(granter: Membership | None, clearance: int) -> bool:
+    """A moderator may not grant above their own clearance in effect; admins may grant any."""
+    return granter is None or clearance <= clearance_in_effect(granter)

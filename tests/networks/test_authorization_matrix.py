@@ -1,0 +1,120 @@
+"""The authorization matrix: every URL pattern × every kind of user.
+
+A route missing from ROUTES fails `test_every_route_is_in_the_matrix`, so a new view
+cannot escape. Deny means 403 or 404 with nothing of the space in the body (or, for
+anonymous and not-yet-MFA users, a redirect to login or MFA setup).
+"""
+
+from __future__ import annotations
+
+import pytest
+from django.urls import URLPattern, URLResolver, get_resolver
+
+from networks.models import JoinRequest
+
+MEMBERS = {"observer", "member_open", "member_restricted", "member_confidential",
+           "member_secret", "member_expired", "moderator"}
+NETWORK_PEOPLE = MEMBERS | {"other_moderator", "network_admin"}
+MFA_USERS = NETWORK_PEOPLE | {"non_member", "invited", "suspended", "removed"}
+MODERATION = {"moderator", "network_admin"}
+
+# route name -> (method, who is allowed)
+ROUTES: dict[str, tuple[str, set[str]]] = {
+    "home": ("GET", MFA_USERS),
+    "network_directory": ("GET", NETWORK_PEOPLE),
+    "space_create": ("GET", {"network_admin"}),
+    "space_detail": ("GET", MEMBERS),
+    "join_request_create": ("POST", NETWORK_PEOPLE),
+    "space_members": ("GET", MODERATION),
+    "space_invite": ("POST", MODERATION),
+    "membership_change": ("POST", MODERATION),
+    "membership_status": ("POST", MODERATION),
+    "join_request_decide": ("POST", MODERATION),
+    "invitation_accept": ("GET", {"anonymous"} | MFA_USERS),  # the token is the credential
+    "profile_edit": ("GET", MFA_USERS),
+}
+# Third-party route groups, judged by their own tests (tests/accounts): account pages,
+# Django admin (staff only: nobody here), language switch and the JS catalogue.
+INCLUDED_PREFIXES = ("accounts/", "admin/", "i18n/", "jsi18n/")
+
+USERS = ["anonymous", "no_mfa", "non_member", "invited", "observer", "member_open",
+         "member_restricted", "member_confidential", "member_secret", "member_expired",
+         "suspended", "removed", "moderator", "other_moderator", "network_admin"]
+
+
+def _walk(patterns, prefix=""):
+    for p in patterns:
+        if isinstance(p, URLResolver):
+            yield from _walk(p.url_patterns, prefix + str(p.pattern))
+        elif isinstance(p, URLPattern):
+            yield prefix + str(p.pattern), p.name
+
+
+def test_every_route_is_in_the_matrix():
+    missing = [
+        (route, name) for route, name in _walk(get_resolver().url_patterns)
+        if not route.startswith(INCLUDED_PREFIXES) and name not in ROUTES
+    ]
+    assert not missing, f"routes missing from the authorization matrix: {missing}"
+
+
+def _url(name: str, world) -> str:
+    from django.urls import reverse
+
+    from networks.invitations import invitation_token
+    from networks.models import Invitation
+
+    space = world["space"]
+    membership = space.memberships.filter(user=world["users"]["member_open"]).get()
+    join_request = JoinRequest.objects.create(space=space, user=world["users"]["non_member"])
+    kwargs = {
+        "home": {}, "profile_edit": {},
+        "network_directory": {"slug": space.network.slug},
+        "space_create": {"slug": space.network.slug},
+        "space_detail": {"space_id": space.pk},
+        "join_request_create": {"space_id": space.pk},
+        "space_members": {"space_id": space.pk},
+        "space_invite": {"space_id": space.pk},
+        "membership_change": {"space_id": space.pk, "membership_id": membership.pk},
+        "membership_status": {"space_id": space.pk, "membership_id": membership.pk},
+        "join_request_decide": {"space_id": space.pk, "request_id": join_request.pk},
+        "invitation_accept": {"token": invitation_token(Invitation.objects.get(space=space))},
+    }[name]
+    return reverse(name, kwargs=kwargs)
+
+
+POST_DATA = {
+    "space_invite": {"email": "new@agency.example", "role": "member", "clearance": "0"},
+    "membership_change": {"m{pk}-role": "member", "m{pk}-clearance": "1"},
+    "membership_status": {"status": "suspended"},
+    "join_request_decide": {"decision": "approve", "role": "member", "clearance": "0"},
+    "join_request_create": {"message": "please"},
+}
+
+
+@pytest.mark.parametrize("user_key", USERS)
+@pytest.mark.parametrize("route", sorted(ROUTES))
+def test_matrix_cell(client, world, route, user_key):
+    method, allowed = ROUTES[route]
+    user = world["users"][user_key]
+    if user is not None:
+        client.force_login(user)
+    url = _url(route, world)
+    if method == "GET":
+        response = client.get(url)
+    else:
+        response = client.post(url, POST_DATA.get(route, {}))
+    body = response.content.decode()
+    space = world["space"]
+    if user_key in allowed:
+        assert response.status_code in (200, 302), (route, user_key, response.status_code)
+        if response.status_code == 302:
+            assert "/accounts/login/" not in response.url and "/2fa/" not in response.url
+        return
+    if user_key == "anonymous":
+        assert response.status_code == 302 and response.url.startswith("/accounts/login/")
+    elif user_key == "no_mfa":
+        assert response.status_code == 302 and response.url == "/accounts/2fa/totp/activate/"
+    else:
+        assert response.status_code in (403, 404), (route, user_key, response.status_code)
+    assert space.name not in body and "Marker-7f3a" not in body
