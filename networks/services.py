@@ -329,7 +329,7 @@ def join_request_decide(
     join_request.decided_at = timezone.now()
     join_request.save()
     if approve:
-        membership, _ = Membership.objects.update_or_create(
+        membership, _created = Membership.objects.update_or_create(
             user=join_request.user, space=join_request.space,
             defaults={"role": role, "clearance": clearance, "status": MembershipStatus.ACTIVE,
                       "granted_by": acting_user, "clearance_expires_at": None},
