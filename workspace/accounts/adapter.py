@@ -15,6 +15,7 @@ from django.http import HttpRequest
 from django.utils.translation import gettext as _
 
 from workspace.keys import get_key_provider
+from workspace.realtime import notify_user_on_commit
 
 MFA_SECRET_CONTEXT = b"workspace/mfa-secret/v1"
 ENCRYPTED_PREFIX = "enc1:"
@@ -139,3 +140,4 @@ class UserSessionsAdapter(DefaultUserSessionsAdapter):
                 request=request,
                 details={"session_user_id": session.user_id, "session_ip": session.ip},
             )
+            notify_user_on_commit(session.user_id, reason="session.ended")

@@ -20,7 +20,11 @@ from django.contrib.auth.signals import user_logged_in, user_logged_out, user_lo
 from django.dispatch import receiver
 from django.utils import timezone
 
+from django.db.models.signals import post_save
+
+from workspace.accounts.models import User
 from workspace.audit.services import audit_record
+from workspace.realtime import notify_user_on_commit
 
 SESSION_LOGIN_AT = "workspace_login_at"
 
@@ -35,6 +39,9 @@ def on_login(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
 @receiver(user_logged_out)
 def on_logout(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
     audit_record(action="auth.logout", actor=user, request=request)
+    if user is not None:
+        # Each of the user's sockets re-checks its own session and closes if it has ended.
+        notify_user_on_commit(user.pk, reason="session.ended")
 
 
 @receiver(user_login_failed)
@@ -52,6 +59,7 @@ def on_signup(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
 @receiver(password_changed)
 def on_password_changed(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
     audit_record(action="auth.password_changed", actor=user, request=request)
+    notify_user_on_commit(user.pk, reason="session.ended")
 
 
 @receiver(password_set)
@@ -62,6 +70,7 @@ def on_password_set(sender: Any, request: Any, user: Any, **kwargs: Any) -> None
 @receiver(password_reset)
 def on_password_reset(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
     audit_record(action="auth.password_reset", actor=user, request=request)
+    notify_user_on_commit(user.pk, reason="session.ended")
 
 
 @receiver(email_confirmed)
@@ -126,3 +135,9 @@ def on_mfa_reset(sender: Any, request: Any, user: Any, authenticator: Any, **kw:
 @receiver(mfa_failed)
 def on_mfa_failed(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
     audit_record(action="mfa.failed", actor=user, request=request)
+
+
+@receiver(post_save, sender=User)
+def on_user_saved(sender: Any, instance: User, created: bool, **kwargs: Any) -> None:
+    if not created and not instance.is_active:
+        notify_user_on_commit(instance.pk, reason="account.disabled")
