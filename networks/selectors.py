@@ -88,3 +88,20 @@ def directory(*, user: Any, network: Any) -> list[dict[str, Any]]:
         {"space": s, "membership": mine.get(s.pk), "request_pending": s.pk in pending}
         for s in spaces
     ]
+
+
+def spaces_for_user(*, user: Any, action: str = "view_space") -> Any:
+    """Spaces on which the user holds the guardian grant `action` (one indexed semi-join)."""
+    from networks.models import Space, SpaceUserObjectPermission
+    from django.contrib.auth.models import Permission
+    from django.db.models import Subquery
+
+    # A scalar subquery: PostgreSQL evaluates it once (InitPlan), then scans the
+    # (user, permission, object) unique index alone.
+    permission = Permission.objects.filter(
+        content_type__app_label="networks", codename=action
+    ).values("pk")[:1]
+    grants = SpaceUserObjectPermission.objects.filter(
+        user_id=user.pk, permission_id=Subquery(permission)
+    ).values("content_object_id")
+    return Space.objects.filter(pk__in=grants)

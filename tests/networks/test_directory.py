@@ -59,3 +59,15 @@ def test_network_admin_creates_space(client, world):
     from workspace.audit.models import AuditEvent
 
     assert AuditEvent.objects.filter(action="space.created").exists()
+
+
+def test_spaces_for_user_follows_grants(world):
+    from networks.selectors import spaces_for_user
+
+    space = world["space"]
+    assert list(spaces_for_user(user=world["users"]["member_open"])) == [space]
+    assert list(spaces_for_user(user=world["users"]["suspended"])) == []
+    assert list(spaces_for_user(user=world["users"]["observer"], action="post_in_space")) == []
+    assert list(spaces_for_user(user=world["users"]["moderator"], action="manage_members")) == [
+        space
+    ]
