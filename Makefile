@@ -19,7 +19,6 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 run: install
-	DJANGO_DEBUG=1 $(PY) manage.py compilemessages --ignore='.venv/*' -v 0
 	DJANGO_DEBUG=1 $(PY) manage.py migrate --no-input -v 0
 	DJANGO_DEBUG=1 $(PY) manage.py seed_demo --if-empty
 	@echo ""
@@ -30,7 +29,6 @@ run: install
 # Pass 1: laptop defaults (SQLite, in-memory layer). Pass 2: PostgreSQL and Redis when
 # DATABASE_URL / REDIS_URL are set (CI sets them); without them, those tests skip and say why.
 test: install
-	DJANGO_DEBUG=0 $(PY) manage.py compilemessages --ignore='.venv/*' -v 0 2>/dev/null || DJANGO_DEBUG=1 $(PY) manage.py compilemessages --ignore='.venv/*' -v 0
 	env -u DATABASE_URL -u REDIS_URL $(PY) -m pytest -m "not postgres and not redis" -p no:cacheprovider
 	if [ -n "$$DATABASE_URL$$REDIS_URL" ]; then \
 	  $(PY) -m pytest -m "not e2e" -p no:cacheprovider; \

@@ -266,6 +266,11 @@ if not DEBUG:
     if env.bool("WORKSPACE_BEHIND_TLS_PROXY", default=False):
         SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
+# --- Clearance levels: names are per deployment; only their order matters ---------
+WORKSPACE_CLEARANCE_LEVELS = env.list(
+    "WORKSPACE_CLEARANCE_LEVELS", default=["OPEN", "RESTRICTED", "CONFIDENTIAL", "SECRET"]
+)
+
 # --- Languages ---------------------------------------------------------------
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", "English"), ("es", "Español"), ("pt", "Português"), ("fr", "Français")]

@@ -128,3 +128,15 @@ def test_master_key_file_is_created_owner_only(tmp_path, settings):
 
     with pytest.raises(KeyUnwrapError):
         provider.unwrap(blob, context=b"other")
+
+
+def test_every_environment_variable_is_documented():
+    import re
+
+    settings_source = (ROOT / "workspace" / "settings.py").read_text()
+    keys_source = (ROOT / "workspace" / "keys.py").read_text()
+    used = set(re.findall(r'env\.\w+\(\s*"([A-Z_]+)"', settings_source))
+    used |= set(re.findall(r'environ\.get\("([A-Z_]+)"', keys_source))
+    documented = set(re.findall(r"^([A-Z_]+)=", (ROOT / ".env.example").read_text(), re.M))
+    assert used, "no variables found"
+    assert used - documented == set(), f"undocumented: {sorted(used - documented)}"
