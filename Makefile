@@ -7,7 +7,9 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test bench install assets messages screenshots lint clean
+ASSETS := workspace/static/dist/age.js
+
+.PHONY: run test bench install assets lint clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
@@ -16,7 +18,15 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-install: $(STAMP)
+# The browser bundle (age encryption for uploads), built from npm packages; no CDN.
+$(ASSETS): package.json package-lock.json frontend/age.js
+	@command -v npm >/dev/null || { echo "Node.js with npm is required to build the front-end bundle"; exit 1; }
+	npm ci --no-audit --no-fund --loglevel=error
+	npm run --silent build
+
+assets: $(ASSETS)
+
+install: $(STAMP) $(ASSETS)
 
 run: install
 	DJANGO_DEBUG=1 $(PY) manage.py migrate --no-input -v 0
@@ -43,4 +53,4 @@ lint: install
 	$(VENV)/bin/ruff check .
 
 clean:
-	rm -rf $(VENV) staticfiles node_modules
+	rm -rf $(VENV) staticfiles node_modules workspace/static/dist

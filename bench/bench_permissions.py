@@ -39,7 +39,8 @@ def main() -> None:
         spaces = list(Space.objects.values_list("pk", flat=True))
         rows = [
             SpaceUserObjectPermission(user=user, permission=p, content_object_id=s)
-            for s in spaces for p in perms
+            for s in spaces
+            for p in perms
         ]
         # Noise: another user's grants on half the spaces.
         rows += [

@@ -1,1 +1,91 @@
-"""Document models (filled by the documents issue)."""
+"""Documents, their versions (age-encrypted blobs) and the spaces' X25519 keys."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from networks.clearance import TLP, validate_level
+from networks.models import Space
+
+
+class SpaceKey(models.Model):
+    """A space's X25519 key. The private half is stored only wrapped by the master key."""
+
+    space = models.ForeignKey(Space, on_delete=models.CASCADE, related_name="keys")
+    key_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    recipient = models.CharField(max_length=100)  # age1… public key
+    wrapped_identity = models.BinaryField()
+    master_key_id = models.CharField(max_length=100)
+    created_at = models.DateTimeField(default=timezone.now)
+    retired_at = models.DateTimeField(null=True, blank=True)
+    destroyed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["space"],
+                condition=models.Q(retired_at__isnull=True),
+                name="one_current_key_per_space",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"key {self.key_id} of space {self.space_id}"
+
+
+class Document(models.Model):
+    space = models.ForeignKey(Space, on_delete=models.CASCADE, related_name="documents")
+    title = models.CharField(_("title"), max_length=200)
+    description = models.TextField(_("description"), max_length=5000, blank=True)
+    level = models.PositiveSmallIntegerField(_("level"), validators=[validate_level], default=0)
+    tlp = models.CharField(_("TLP"), max_length=12, choices=TLP.choices, default=TLP.GREEN)
+    recipients = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, blank=True, related_name="+", verbose_name=_("recipients")
+    )
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="documents"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = _("document")
+        verbose_name_plural = _("documents")
+        indexes = [models.Index(fields=["space", "level", "-updated_at"])]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class DocumentVersion(models.Model):
+    document = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="versions")
+    number = models.PositiveIntegerField()
+    # The age file is stored as two objects at server-generated paths: its header (small,
+    # rewritten on key rotation) and its payload (nonce + STREAM chunks, never rewritten).
+    # `cat header payload` is a standard age v1 file.
+    header_name = models.CharField(max_length=255, unique=True)
+    payload_name = models.CharField(max_length=255, unique=True)
+    filename = models.CharField(max_length=200)  # sanitised display name
+    content_type = models.CharField(max_length=100)
+    size = models.PositiveBigIntegerField()  # plaintext bytes
+    ciphertext_size = models.PositiveBigIntegerField()
+    sha256 = models.CharField(max_length=64)  # of the plaintext
+    space_key = models.ForeignKey(SpaceKey, on_delete=models.PROTECT, related_name="versions")
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["document", "number"], name="version_number_unique")
+        ]
+        ordering = ["-number"]
+
+    def __str__(self) -> str:
+        return f"{self.document} v{self.number}"

@@ -18,8 +18,18 @@ from workspace.accounts.totp import totp_activate
 DEMO_PASSWORD = "demo-workspace-2026"  # noqa: S105 - printed to the newcomer on purpose
 
 WORKING_GROUPS = [
-    ("Special Investigation Techniques", "special-investigation-techniques", Theme.SPECIAL_INVESTIGATION, True),
-    ("Intelligence Cooperation & Drug Trafficking Investigations", "intelligence-cooperation", Theme.INTELLIGENCE, True),
+    (
+        "Special Investigation Techniques",
+        "special-investigation-techniques",
+        Theme.SPECIAL_INVESTIGATION,
+        True,
+    ),
+    (
+        "Intelligence Cooperation & Drug Trafficking Investigations",
+        "intelligence-cooperation",
+        Theme.INTELLIGENCE,
+        True,
+    ),
     ("Money Laundering & Asset Investigation", "money-laundering", Theme.MONEY_LAUNDERING, True),
     ("Confiscated Asset Recovery & Social Re-use", "asset-recovery", Theme.ASSET_RECOVERY, True),
     ("Chemical Precursor Control", "precursor-control", Theme.PRECURSORS, True),
@@ -41,14 +51,62 @@ class DemoUser:
 
 DEMO_USERS = [
     DemoUser("admin@demo.example", "Ana Admin", "Programme secretariat", "BE", None),
-    DemoUser("moderator@demo.example", "Marta Moderadora", "Fiscalía General", "CO", Role.MODERATOR, "SECRET"),
-    DemoUser("secret@demo.example", "Sam Secret", "National Crime Agency", "GB", Role.MEMBER, "SECRET"),
-    DemoUser("confidential@demo.example", "Camila Confidencial", "Polícia Federal", "BR", Role.MEMBER, "CONFIDENTIAL"),
-    DemoUser("restricted@demo.example", "Rémi Restreint", "Douane française", "FR", Role.MEMBER, "RESTRICTED"),
-    DemoUser("open@demo.example", "Olga Open", "Financial Intelligence Unit", "NL", Role.MEMBER, "OPEN"),
-    DemoUser("observer@demo.example", "Oscar Observador", "Ministerio de Justicia", "AR", Role.OBSERVER, "OPEN"),
-    DemoUser("expired@demo.example", "Eva Expirada", "Guardia Civil", "ES", Role.MEMBER, "CONFIDENTIAL", clearance_expired=True),
-    DemoUser("suspended@demo.example", "Simón Suspendido", "Customs Administration", "JM", Role.MEMBER, "RESTRICTED", status=MembershipStatus.SUSPENDED),
+    DemoUser(
+        "moderator@demo.example",
+        "Marta Moderadora",
+        "Fiscalía General",
+        "CO",
+        Role.MODERATOR,
+        "SECRET",
+    ),
+    DemoUser(
+        "secret@demo.example", "Sam Secret", "National Crime Agency", "GB", Role.MEMBER, "SECRET"
+    ),
+    DemoUser(
+        "confidential@demo.example",
+        "Camila Confidencial",
+        "Polícia Federal",
+        "BR",
+        Role.MEMBER,
+        "CONFIDENTIAL",
+    ),
+    DemoUser(
+        "restricted@demo.example",
+        "Rémi Restreint",
+        "Douane française",
+        "FR",
+        Role.MEMBER,
+        "RESTRICTED",
+    ),
+    DemoUser(
+        "open@demo.example", "Olga Open", "Financial Intelligence Unit", "NL", Role.MEMBER, "OPEN"
+    ),
+    DemoUser(
+        "observer@demo.example",
+        "Oscar Observador",
+        "Ministerio de Justicia",
+        "AR",
+        Role.OBSERVER,
+        "OPEN",
+    ),
+    DemoUser(
+        "expired@demo.example",
+        "Eva Expirada",
+        "Guardia Civil",
+        "ES",
+        Role.MEMBER,
+        "CONFIDENTIAL",
+        clearance_expired=True,
+    ),
+    DemoUser(
+        "suspended@demo.example",
+        "Simón Suspendido",
+        "Customs Administration",
+        "JM",
+        Role.MEMBER,
+        "RESTRICTED",
+        status=MembershipStatus.SUSPENDED,
+    ),
 ]
 
 
@@ -61,31 +119,45 @@ def seed_demo() -> list[DemoUser]:
     users: dict[str, User] = {}
     for spec in DEMO_USERS:
         user = User.objects.create_user(
-            spec.email, DEMO_PASSWORD, display_name=spec.name,
-            organisation=spec.organisation, country=spec.country,
+            spec.email,
+            DEMO_PASSWORD,
+            display_name=spec.name,
+            organisation=spec.organisation,
+            country=spec.country,
         )
         EmailAddress.objects.create(user=user, email=spec.email, verified=True, primary=True)
         totp_activate(user=user)
         users[spec.email] = user
     admin = users["admin@demo.example"]
     network = network_create(
-        name="EU–LAC Drug Supply Expert Network", slug="eu-lac", acting_user=admin,
+        name="EU–LAC Drug Supply Expert Network",
+        slug="eu-lac",
+        acting_user=admin,
         description="Demo network. Every person, case and organisation in it is fictional.",
     )
     network.admins.add(admin)
     for name, slug, theme, listed in WORKING_GROUPS:
         space = space_create(
-            network=network, name=name, slug=slug, theme=theme, is_listed=listed,
+            network=network,
+            name=name,
+            slug=slug,
+            theme=theme,
+            is_listed=listed,
             join_policy=JoinPolicy.BY_REQUEST if listed else JoinPolicy.INVITE_ONLY,
-            description=f"Demo working group: {name}.", acting_user=admin,
+            description=f"Demo working group: {name}.",
+            acting_user=admin,
         )
         for spec in DEMO_USERS:
             if spec.role is None:
                 continue
             expires = timezone.now() - timedelta(days=1) if spec.clearance_expired else None
             membership_set(
-                space=space, user=users[spec.email], role=spec.role,
-                clearance=level_rank(spec.clearance), status=spec.status,
-                clearance_expires_at=expires, acting_user=admin,
+                space=space,
+                user=users[spec.email],
+                role=spec.role,
+                clearance=level_rank(spec.clearance),
+                status=spec.status,
+                clearance_expires_at=expires,
+                acting_user=admin,
             )
     return DEMO_USERS

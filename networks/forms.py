@@ -19,7 +19,8 @@ class InvitationForm(forms.Form):
     role = forms.ChoiceField(label=_("Role"), choices=Role.choices, initial=Role.MEMBER)
     clearance = ClearanceField()
     clearance_expires_at = forms.DateTimeField(
-        label=_("Clearance expires at"), required=False,
+        label=_("Clearance expires at"),
+        required=False,
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
     )
 
@@ -28,7 +29,8 @@ class MembershipChangeForm(forms.Form):
     role = forms.ChoiceField(label=_("Role"), choices=Role.choices)
     clearance = ClearanceField()
     clearance_expires_at = forms.DateTimeField(
-        label=_("Clearance expires at"), required=False,
+        label=_("Clearance expires at"),
+        required=False,
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
     )
 
@@ -46,7 +48,9 @@ class MembershipStatusForm(forms.Form):
 
 class JoinRequestForm(forms.Form):
     message = forms.CharField(
-        label=_("Why do you want to join?"), required=False, max_length=2000,
+        label=_("Why do you want to join?"),
+        required=False,
+        max_length=2000,
         widget=forms.Textarea(attrs={"rows": 3}),
     )
 

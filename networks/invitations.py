@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from networks.models import Invitation, Membership, MembershipStatus
 
-TOKEN_SALT = "workspace.networks.invitation"
+TOKEN_SALT = "workspace.networks.invitation"  # noqa: S105 - a signing salt, not a secret
 
 
 class InvitationInvalid(Exception):

@@ -95,17 +95,27 @@ class Membership(models.Model):
     space = models.ForeignKey(Space, on_delete=models.CASCADE, related_name="memberships")
     role = models.CharField(_("role"), max_length=12, choices=Role.choices, default=Role.MEMBER)
     status = models.CharField(
-        _("status"), max_length=12, choices=MembershipStatus.choices,
+        _("status"),
+        max_length=12,
+        choices=MembershipStatus.choices,
         default=MembershipStatus.ACTIVE,
     )
-    clearance = models.PositiveSmallIntegerField(_("clearance"), validators=[validate_level], default=0)
+    clearance = models.PositiveSmallIntegerField(
+        _("clearance"), validators=[validate_level], default=0
+    )
     clearance_expires_at = models.DateTimeField(_("clearance expires at"), null=True, blank=True)
     granted_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
         related_name="+",
     )
     sponsor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
         related_name="+",
     )
     created_at = models.DateTimeField(default=timezone.now)
@@ -134,7 +144,9 @@ class Invitation(models.Model):
     space = models.ForeignKey(Space, on_delete=models.CASCADE, related_name="invitations")
     email = models.EmailField(_("email address"))
     role = models.CharField(_("role"), max_length=12, choices=Role.choices, default=Role.MEMBER)
-    clearance = models.PositiveSmallIntegerField(_("clearance"), validators=[validate_level], default=0)
+    clearance = models.PositiveSmallIntegerField(
+        _("clearance"), validators=[validate_level], default=0
+    )
     clearance_expires_at = models.DateTimeField(_("clearance expires at"), null=True, blank=True)
     invited_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
@@ -144,7 +156,10 @@ class Invitation(models.Model):
     expires_at = models.DateTimeField(_("expires at"))
     accepted_at = models.DateTimeField(null=True, blank=True)
     accepted_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
         related_name="+",
     )
     revoked_at = models.DateTimeField(null=True, blank=True)
@@ -183,7 +198,10 @@ class JoinRequest(models.Model):
     )
     created_at = models.DateTimeField(default=timezone.now)
     decided_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
         related_name="+",
     )
     decided_at = models.DateTimeField(null=True, blank=True)
@@ -191,10 +209,14 @@ class JoinRequest(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(
-                fields=["space", "user"], condition=Q(status="pending"),
+                fields=["space", "user"],
+                condition=Q(status="pending"),
                 name="one_pending_join_request",
             )
         ]
+
+    def __str__(self) -> str:
+        return f"Join request of {self.user} to {self.space}"
 
 
 # django-guardian direct foreign keys: a deleted and recreated primary key never

@@ -31,10 +31,14 @@ def dashboard_for(*, user: Any) -> dict[str, Any]:
         .select_related("user", "space")
         .order_by("created_at")
     )
-    networks = Network.objects.filter(
-        Q(spaces__memberships__user=user, spaces__memberships__status=MembershipStatus.ACTIVE)
-        | Q(admins=user)
-    ).distinct().order_by("name")
+    networks = (
+        Network.objects.filter(
+            Q(spaces__memberships__user=user, spaces__memberships__status=MembershipStatus.ACTIVE)
+            | Q(admins=user)
+        )
+        .distinct()
+        .order_by("name")
+    )
     return {
         "memberships": memberships,
         "invitations": list(invitations),
@@ -75,10 +79,7 @@ def directory(*, user: Any, network: Any) -> list[dict[str, Any]]:
         .annotate(active_members=Count("memberships", filter=Q(memberships__status="active")))
         .order_by("name")
     )
-    mine = {
-        m.space_id: m
-        for m in Membership.objects.filter(user=user, space__network=network)
-    }
+    mine = {m.space_id: m for m in Membership.objects.filter(user=user, space__network=network)}
     pending = set(
         JoinRequest.objects.filter(
             user=user, space__network=network, status=JoinRequestStatus.PENDING
@@ -92,9 +93,10 @@ def directory(*, user: Any, network: Any) -> list[dict[str, Any]]:
 
 def spaces_for_user(*, user: Any, action: str = "view_space") -> Any:
     """Spaces on which the user holds the guardian grant `action` (one indexed semi-join)."""
-    from networks.models import Space, SpaceUserObjectPermission
     from django.contrib.auth.models import Permission
     from django.db.models import Subquery
+
+    from networks.models import Space, SpaceUserObjectPermission
 
     # A scalar subquery: PostgreSQL evaluates it once (InitPlan), then scans the
     # (user, permission, object) unique index alone.

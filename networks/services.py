@@ -66,8 +66,13 @@ def space_create(
     if check_admin and not is_network_admin(acting_user, network.pk):
         raise PermissionDenied
     space = Space(
-        network=network, name=name, slug=slug, description=description, theme=theme,
-        is_listed=is_listed, join_policy=join_policy,
+        network=network,
+        name=name,
+        slug=slug,
+        description=description,
+        theme=theme,
+        is_listed=is_listed,
+        join_policy=join_policy,
     )
     space.full_clean()
     space.save()
@@ -102,7 +107,9 @@ def membership_set(
     membership.save()
     sync_role_permissions(membership)
     audit_record(
-        action="membership.set", actor=acting_user, space_id=space.pk,
+        action="membership.set",
+        actor=acting_user,
+        space_id=space.pk,
         target=f"membership:{membership.pk}",
         details={"user_id": user.pk, "role": role, "clearance": clearance, "status": status},
     )
@@ -171,14 +178,21 @@ def membership_invite(
     ).exists():
         raise ValidationError(_("This person is already an active member."), code="already_member")
     invitation = Invitation(
-        space=space, email=email, role=role, clearance=clearance,
-        clearance_expires_at=clearance_expires_at, invited_by=acting_user,
+        space=space,
+        email=email,
+        role=role,
+        clearance=clearance,
+        clearance_expires_at=clearance_expires_at,
+        invited_by=acting_user,
         expires_at=timezone.now() + INVITATION_LIFETIME,
     )
     invitation.full_clean()
     invitation.save()
     audit_record(
-        action="invitation.sent", actor=acting_user, request=request, space_id=space.pk,
+        action="invitation.sent",
+        actor=acting_user,
+        request=request,
+        space_id=space.pk,
         target=f"invitation:{invitation.pk}",
         details={"email": email, "role": role, "clearance": clearance},
     )
@@ -211,8 +225,8 @@ def membership_change(
     request: HttpRequest | None = None,
 ) -> Membership:
     """Change role and clearance; refuses grants above one's own and demoting the last moderator."""
-    membership = Membership.objects.select_for_update().select_related("space").get(
-        pk=membership.pk
+    membership = (
+        Membership.objects.select_for_update().select_related("space").get(pk=membership.pk)
     )
     authority = _authority(acting_user, membership.space)
     _validate_role_and_clearance(role, clearance)
@@ -224,7 +238,8 @@ def membership_change(
         "role": membership.role,
         "clearance": clearance_in_effect(membership),
         "expires": membership.clearance_expires_at.isoformat()
-        if membership.clearance_expires_at else None,
+        if membership.clearance_expires_at
+        else None,
     }
     membership.role = role
     membership.clearance = clearance
@@ -234,16 +249,24 @@ def membership_change(
     membership.save()
     sync_role_permissions(membership)
     audit_record(
-        action="membership.changed", actor=acting_user, request=request,
-        space_id=membership.space_id, target=f"membership:{membership.pk}",
+        action="membership.changed",
+        actor=acting_user,
+        request=request,
+        space_id=membership.space_id,
+        target=f"membership:{membership.pk}",
         details={
-            "user_id": membership.user_id, "before": before,
-            "after": {"role": role, "clearance": clearance,
-                      "expires": clearance_expires_at.isoformat() if clearance_expires_at else None},
+            "user_id": membership.user_id,
+            "before": before,
+            "after": {
+                "role": role,
+                "clearance": clearance,
+                "expires": clearance_expires_at.isoformat() if clearance_expires_at else None,
+            },
         },
     )
-    notify_user_on_commit(membership.user_id, reason="membership.changed",
-                          space_id=membership.space_id)
+    notify_user_on_commit(
+        membership.user_id, reason="membership.changed", space_id=membership.space_id
+    )
     return membership
 
 
@@ -256,10 +279,14 @@ def membership_set_status(
     request: HttpRequest | None = None,
 ) -> Membership:
     """Suspend, remove or reinstate a member; a suspended or removed member loses every grant."""
-    if status not in (MembershipStatus.ACTIVE, MembershipStatus.SUSPENDED, MembershipStatus.REMOVED):
+    if status not in (
+        MembershipStatus.ACTIVE,
+        MembershipStatus.SUSPENDED,
+        MembershipStatus.REMOVED,
+    ):
         raise ValidationError(_("Unknown status."), code="unknown_status")
-    membership = Membership.objects.select_for_update().select_related("space").get(
-        pk=membership.pk
+    membership = (
+        Membership.objects.select_for_update().select_related("space").get(pk=membership.pk)
     )
     authority = _authority(acting_user, membership.space)
     if status == MembershipStatus.ACTIVE:
@@ -270,12 +297,16 @@ def membership_set_status(
     membership.save(update_fields=["status", "updated_at"])
     sync_role_permissions(membership)
     audit_record(
-        action=f"membership.{status}", actor=acting_user, request=request,
-        space_id=membership.space_id, target=f"membership:{membership.pk}",
+        action=f"membership.{status}",
+        actor=acting_user,
+        request=request,
+        space_id=membership.space_id,
+        target=f"membership:{membership.pk}",
         details={"user_id": membership.user_id, "from": previous},
     )
-    notify_user_on_commit(membership.user_id, reason=f"membership.{status}",
-                          space_id=membership.space_id)
+    notify_user_on_commit(
+        membership.user_id, reason=f"membership.{status}", space_id=membership.space_id
+    )
     return membership
 
 
@@ -291,17 +322,26 @@ def join_request_create(
         # An unlisted space answers exactly like a space that does not exist.
         raise ValidationError(_("This space does not accept join requests."), code="no_requests")
     existing = Membership.objects.filter(space=space, user=acting_user).first()
-    if existing and existing.status in (MembershipStatus.ACTIVE, MembershipStatus.SUSPENDED,
-                                        MembershipStatus.REMOVED):
+    if existing and existing.status in (
+        MembershipStatus.ACTIVE,
+        MembershipStatus.SUSPENDED,
+        MembershipStatus.REMOVED,
+    ):
         raise ValidationError(_("You cannot request to join this space."), code="not_allowed")
-    if JoinRequest.objects.filter(space=space, user=acting_user,
-                                  status=JoinRequestStatus.PENDING).exists():
+    if JoinRequest.objects.filter(
+        space=space, user=acting_user, status=JoinRequestStatus.PENDING
+    ).exists():
         raise ValidationError(_("Your request is already pending."), code="pending")
     join_request = JoinRequest(space=space, user=acting_user, message=message[:2000])
     join_request.full_clean()
     join_request.save()
-    audit_record(action="join_request.created", actor=acting_user, request=request,
-                 space_id=space.pk, target=f"join_request:{join_request.pk}")
+    audit_record(
+        action="join_request.created",
+        actor=acting_user,
+        request=request,
+        space_id=space.pk,
+        target=f"join_request:{join_request.pk}",
+    )
     return join_request
 
 
@@ -315,8 +355,8 @@ def join_request_decide(
     clearance: int = 0,
     request: HttpRequest | None = None,
 ) -> JoinRequest:
-    join_request = JoinRequest.objects.select_for_update().select_related("space").get(
-        pk=join_request.pk
+    join_request = (
+        JoinRequest.objects.select_for_update().select_related("space").get(pk=join_request.pk)
     )
     authority = _authority(acting_user, join_request.space)
     if join_request.status != JoinRequestStatus.PENDING:
@@ -330,18 +370,28 @@ def join_request_decide(
     join_request.save()
     if approve:
         membership, _created = Membership.objects.update_or_create(
-            user=join_request.user, space=join_request.space,
-            defaults={"role": role, "clearance": clearance, "status": MembershipStatus.ACTIVE,
-                      "granted_by": acting_user, "clearance_expires_at": None},
+            user=join_request.user,
+            space=join_request.space,
+            defaults={
+                "role": role,
+                "clearance": clearance,
+                "status": MembershipStatus.ACTIVE,
+                "granted_by": acting_user,
+                "clearance_expires_at": None,
+            },
         )
         sync_role_permissions(membership)
-        notify_user_on_commit(join_request.user_id, reason="membership.changed",
-                              space_id=join_request.space_id)
+        notify_user_on_commit(
+            join_request.user_id, reason="membership.changed", space_id=join_request.space_id
+        )
     audit_record(
         action="join_request.approved" if approve else "join_request.denied",
-        actor=acting_user, request=request, space_id=join_request.space_id,
+        actor=acting_user,
+        request=request,
+        space_id=join_request.space_id,
         target=f"join_request:{join_request.pk}",
         details={"user_id": join_request.user_id, "role": role, "clearance": clearance}
-        if approve else {"user_id": join_request.user_id},
+        if approve
+        else {"user_id": join_request.user_id},
     )
     return join_request

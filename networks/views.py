@@ -68,9 +68,7 @@ def _network_or_404(user: Any, slug: str) -> Network:
     network = Network.objects.filter(slug=slug).first()
     if network is None or not user_has_completed_mfa(user):
         raise Http404
-    belongs = Membership.objects.filter(
-        user=user, space__network=network, status="active"
-    ).exists()
+    belongs = Membership.objects.filter(user=user, space__network=network, status="active").exists()
     if not belongs and not is_network_admin(user, network.pk):
         raise Http404
     return network
@@ -80,20 +78,30 @@ def _network_or_404(user: Any, slug: str) -> Network:
 def network_directory(request: HttpRequest, slug: str) -> HttpResponse:
     network = _network_or_404(request.user, slug)
     rows = selectors.directory(user=request.user, network=network)
-    return render(request, "networks/directory.html", {
-        "network": network, "rows": rows,
-        "is_admin": is_network_admin(request.user, network.pk),
-    })
+    return render(
+        request,
+        "networks/directory.html",
+        {
+            "network": network,
+            "rows": rows,
+            "is_admin": is_network_admin(request.user, network.pk),
+        },
+    )
 
 
 @login_required
 def space_detail(request: HttpRequest, space_id: int) -> HttpResponse:
     membership = access_space(request.user, space_id, action=Action.VIEW)
-    return render(request, "networks/space_detail.html", {
-        "space": membership.space, "membership": membership,
-        "clearance_name": level_name(clearance_in_effect(membership)),
-        "can_moderate": request.user.has_perm("networks.manage_members", membership.space),
-    })
+    return render(
+        request,
+        "networks/space_detail.html",
+        {
+            "space": membership.space,
+            "membership": membership,
+            "clearance_name": level_name(clearance_in_effect(membership)),
+            "can_moderate": request.user.has_perm("networks.manage_members", membership.space),
+        },
+    )
 
 
 def _moderation_space(user: Any, space_id: int) -> tuple[Space, Membership | None]:
@@ -108,19 +116,29 @@ def _moderation_space(user: Any, space_id: int) -> tuple[Space, Membership | Non
 def space_members(request: HttpRequest, space_id: int) -> HttpResponse:
     space, own = _moderation_space(request.user, space_id)
     members = selectors.space_members(space_id=space.pk)
-    return render(request, "networks/members.html", {
-        "space": space, "own": own, "members": members,
-        "join_requests": selectors.pending_join_requests(space_id=space.pk),
-        "invite_form": InvitationForm(),
-        "decision_form": JoinDecisionForm(),
-        "change_forms": {
-            m.pk: MembershipChangeForm(initial={
-                "role": m.role, "clearance": m.clearance,
-                "clearance_expires_at": m.clearance_expires_at,
-            }, prefix=f"m{m.pk}")
-            for m in members
+    return render(
+        request,
+        "networks/members.html",
+        {
+            "space": space,
+            "own": own,
+            "members": members,
+            "join_requests": selectors.pending_join_requests(space_id=space.pk),
+            "invite_form": InvitationForm(),
+            "decision_form": JoinDecisionForm(),
+            "change_forms": {
+                m.pk: MembershipChangeForm(
+                    initial={
+                        "role": m.role,
+                        "clearance": m.clearance,
+                        "clearance_expires_at": m.clearance_expires_at,
+                    },
+                    prefix=f"m{m.pk}",
+                )
+                for m in members
+            },
         },
-    })
+    )
 
 
 def _form_error(request: HttpRequest, exc: ValidationError) -> None:
@@ -149,8 +167,9 @@ def space_invite(request: HttpRequest, space_id: int) -> HttpResponse:
     except ValidationError as exc:
         _form_error(request, exc)
     else:
-        messages.success(request, _("Invitation sent to %(email)s.")
-                         % {"email": form.cleaned_data["email"]})
+        messages.success(
+            request, _("Invitation sent to %(email)s.") % {"email": form.cleaned_data["email"]}
+        )
     return _members_redirect(space.pk)
 
 
@@ -190,8 +209,10 @@ def membership_status(request: HttpRequest, space_id: int, membership_id: int) -
         return _members_redirect(space.pk)
     try:
         services.membership_set_status(
-            membership=membership, status=form.cleaned_data["status"],
-            acting_user=request.user, request=request,
+            membership=membership,
+            status=form.cleaned_data["status"],
+            acting_user=request.user,
+            request=request,
         )
     except ValidationError as exc:
         _form_error(request, exc)
@@ -211,9 +232,12 @@ def join_request_decide(request: HttpRequest, space_id: int, request_id: int) ->
         return _members_redirect(space.pk)
     try:
         services.join_request_decide(
-            join_request=join_request, approve=form.cleaned_data["decision"] == "approve",
-            role=form.cleaned_data["role"], clearance=form.cleaned_data["clearance"],
-            acting_user=request.user, request=request,
+            join_request=join_request,
+            approve=form.cleaned_data["decision"] == "approve",
+            role=form.cleaned_data["role"],
+            clearance=form.cleaned_data["clearance"],
+            acting_user=request.user,
+            request=request,
         )
     except ValidationError as exc:
         _form_error(request, exc)
@@ -235,7 +259,9 @@ def join_request_create(request: HttpRequest, space_id: int) -> HttpResponse:
     else:
         try:
             services.join_request_create(
-                space=space, acting_user=request.user, request=request,
+                space=space,
+                acting_user=request.user,
+                request=request,
                 message=form.cleaned_data["message"],
             )
         except ValidationError as exc:

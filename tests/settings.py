@@ -18,3 +18,5 @@ WHITENOISE_AUTOREFRESH = True
 # back on to check the redirect itself.
 SECURE_SSL_REDIRECT = False
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+# Per process (pytest-xdist workers inherit the environment, so not from WORKSPACE_*).
+MEDIA_ROOT = tempfile.mkdtemp(prefix="workspace-test-media-")

@@ -68,7 +68,9 @@ class SessionTimeoutMiddleware:
                 from workspace.audit.services import audit_record
 
                 audit_record(
-                    action="auth.session_expired", actor=request.user, request=request,
+                    action="auth.session_expired",
+                    actor=request.user,
+                    request=request,
                     details={"reason": "absolute-timeout"},
                 )
                 logout(request)

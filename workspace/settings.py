@@ -266,6 +266,9 @@ if not DEBUG:
     if env.bool("WORKSPACE_BEHIND_TLS_PROXY", default=False):
         SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
+# --- Documents: the largest plaintext accepted (ciphertext adds ~0.03 %) ----------
+WORKSPACE_MAX_UPLOAD_BYTES = env.int("WORKSPACE_MAX_UPLOAD_BYTES", default=1024 * 1024 * 1024)
+
 # --- Clearance levels: names are per deployment; only their order matters ---------
 WORKSPACE_CLEARANCE_LEVELS = env.list(
     "WORKSPACE_CLEARANCE_LEVELS", default=["OPEN", "RESTRICTED", "CONFIDENTIAL", "SECRET"]

@@ -4,6 +4,7 @@ from django.contrib import admin
 from django.urls import include, path
 from django.views.i18n import JavaScriptCatalog
 
+from documents import views as document_views
 from networks import views as network_views
 from workspace import views
 from workspace.accounts import views as account_views
@@ -14,20 +15,48 @@ urlpatterns = [
     path("networks/<slug:slug>/", network_views.network_directory, name="network_directory"),
     path("networks/<slug:slug>/spaces/new/", network_views.space_create, name="space_create"),
     path("spaces/<int:space_id>/", network_views.space_detail, name="space_detail"),
-    path("spaces/<int:space_id>/join/", network_views.join_request_create, name="join_request_create"),
+    path(
+        "spaces/<int:space_id>/join/", network_views.join_request_create, name="join_request_create"
+    ),
     path("spaces/<int:space_id>/members/", network_views.space_members, name="space_members"),
     path("spaces/<int:space_id>/members/invite/", network_views.space_invite, name="space_invite"),
     path(
         "spaces/<int:space_id>/members/<int:membership_id>/",
-        network_views.membership_change, name="membership_change",
+        network_views.membership_change,
+        name="membership_change",
     ),
     path(
         "spaces/<int:space_id>/members/<int:membership_id>/status/",
-        network_views.membership_status, name="membership_status",
+        network_views.membership_status,
+        name="membership_status",
     ),
     path(
         "spaces/<int:space_id>/requests/<int:request_id>/",
-        network_views.join_request_decide, name="join_request_decide",
+        network_views.join_request_decide,
+        name="join_request_decide",
+    ),
+    path("spaces/<int:space_id>/documents/", document_views.document_list, name="document_list"),
+    path("spaces/<int:space_id>/documents/new/", document_views.document_new, name="document_new"),
+    path(
+        "spaces/<int:space_id>/documents/upload/",
+        document_views.document_upload,
+        name="document_upload",
+    ),
+    path("documents/<int:document_id>/", document_views.document_detail, name="document_detail"),
+    path(
+        "documents/<int:document_id>/versions/upload/",
+        document_views.version_upload,
+        name="version_upload",
+    ),
+    path(
+        "documents/<int:document_id>/versions/<int:number>/download/",
+        document_views.version_download,
+        name="version_download",
+    ),
+    path(
+        "documents/<int:document_id>/delete/",
+        document_views.document_delete,
+        name="document_delete",
     ),
     path("accounts/profile/", account_views.profile_edit, name="profile_edit"),
     path("accounts/", include("allauth.urls")),

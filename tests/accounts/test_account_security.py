@@ -24,15 +24,19 @@ def _full_login(client, user):
 def test_repeated_failed_logins_get_429_and_are_audited(client):
     user = UserFactory(mfa=True)
     statuses = [
-        client.post("/accounts/login/", {"login": user.email, "password": "wrong-password!"},
-                    REMOTE_ADDR="203.0.113.9").status_code
+        client.post(
+            "/accounts/login/",
+            {"login": user.email, "password": "wrong-password!"},
+            REMOTE_ADDR="203.0.113.9",
+        ).status_code
         for _ in range(8)
     ]
     assert statuses[0] == 200
     assert statuses[-1] == 429
     # Even the right password is refused while the limit holds.
-    ok = client.post("/accounts/login/", {"login": user.email, "password": PASSWORD},
-                     REMOTE_ADDR="203.0.113.9")
+    ok = client.post(
+        "/accounts/login/", {"login": user.email, "password": PASSWORD}, REMOTE_ADDR="203.0.113.9"
+    )
     assert ok.status_code == 429
     assert "_auth_user_id" not in client.session
     failed = AuditEvent.objects.filter(action="auth.login_failed")
@@ -46,10 +50,16 @@ def test_repeated_failed_logins_get_429_and_are_audited(client):
 
 def test_login_and_logout_are_audited_with_user_agent(client):
     user = UserFactory(mfa=True)
-    client.post("/accounts/login/", {"login": user.email, "password": PASSWORD},
-                HTTP_USER_AGENT="TestBrowser/1.0")
-    client.post("/accounts/2fa/authenticate/", {"code": totp_code_from_secret(user.totp_secret)},
-                HTTP_USER_AGENT="TestBrowser/1.0")
+    client.post(
+        "/accounts/login/",
+        {"login": user.email, "password": PASSWORD},
+        HTTP_USER_AGENT="TestBrowser/1.0",
+    )
+    client.post(
+        "/accounts/2fa/authenticate/",
+        {"code": totp_code_from_secret(user.totp_secret)},
+        HTTP_USER_AGENT="TestBrowser/1.0",
+    )
     client.post("/accounts/logout/")
     login = AuditEvent.objects.get(action="auth.login")
     assert login.actor_id == user.pk and login.user_agent == "TestBrowser/1.0"
@@ -60,11 +70,14 @@ def test_password_change_requires_current_password_and_logs_out(client):
     user = UserFactory(mfa=True)
     _full_login(client, user)
     new = "another-long-passphrase-42"
-    bad = client.post("/accounts/password/change/",
-                      {"oldpassword": "not-it-at-all!", "password1": new, "password2": new})
+    bad = client.post(
+        "/accounts/password/change/",
+        {"oldpassword": "not-it-at-all!", "password1": new, "password2": new},
+    )
     assert bad.status_code == 200 and bad.context["form"].errors
-    client.post("/accounts/password/change/",
-                {"oldpassword": PASSWORD, "password1": new, "password2": new})
+    client.post(
+        "/accounts/password/change/", {"oldpassword": PASSWORD, "password1": new, "password2": new}
+    )
     assert "_auth_user_id" not in client.session
     user.refresh_from_db()
     assert user.check_password(new)
@@ -75,8 +88,10 @@ def test_short_password_is_refused(client):
     user = UserFactory(mfa=True)
     _full_login(client, user)
     short = "short-pw-1"
-    response = client.post("/accounts/password/change/",
-                           {"oldpassword": PASSWORD, "password1": short, "password2": short})
+    response = client.post(
+        "/accounts/password/change/",
+        {"oldpassword": PASSWORD, "password1": short, "password2": short},
+    )
     assert response.context["form"].errors
     user.refresh_from_db()
     assert user.check_password(PASSWORD)
@@ -119,7 +134,9 @@ def test_absolute_session_timeout(client, settings):
     _full_login(client, user)
     assert client.get("/").status_code == 200
     session = client.session
-    session["workspace_login_at"] = int(time.time()) - settings.WORKSPACE_SESSION_ABSOLUTE_TIMEOUT - 5
+    session["workspace_login_at"] = (
+        int(time.time()) - settings.WORKSPACE_SESSION_ABSOLUTE_TIMEOUT - 5
+    )
     session.save()
     response = client.get("/")
     assert response.status_code == 302 and response.url == "/accounts/login/"
@@ -164,8 +181,9 @@ def test_seed_demo_and_demo_code(settings, capsys, client):
     call_command("demo_code", "moderator@demo.example")
     code = capsys.readouterr().out.strip()
     assert len(code) == 6 and code.isdigit()
-    client.post("/accounts/login/", {"login": "moderator@demo.example",
-                                     "password": "demo-workspace-2026"})
+    client.post(
+        "/accounts/login/", {"login": "moderator@demo.example", "password": "demo-workspace-2026"}
+    )
     client.post("/accounts/2fa/authenticate/", {"code": code})
     assert client.get("/").status_code == 200
     call_command("seed_demo", "--if-empty")  # idempotent

@@ -83,7 +83,11 @@ def _production_env(**extra: str) -> dict[str, str]:
 def test_check_deploy_is_clean():
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
-        cwd=ROOT, env=_production_env(), capture_output=True, text=True, timeout=120,
+        cwd=ROOT,
+        env=_production_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
@@ -93,8 +97,12 @@ def test_production_refuses_to_start_without_secret_key():
     env = _production_env()
     env.pop("DJANGO_SECRET_KEY")
     result = subprocess.run(
-        [sys.executable, "manage.py", "check"], cwd=ROOT, env=env,
-        capture_output=True, text=True, timeout=120,
+        [sys.executable, "manage.py", "check"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode != 0
     assert "DJANGO_SECRET_KEY" in result.stderr
@@ -104,8 +112,11 @@ def test_behind_tls_proxy_sets_proxy_header():
     code = "from django.conf import settings; print(settings.SECURE_PROXY_SSL_HEADER)"
     result = subprocess.run(
         [sys.executable, "-c", f"import django; django.setup(); {code}"],
-        cwd=ROOT, env=_production_env(WORKSPACE_BEHIND_TLS_PROXY="1"),
-        capture_output=True, text=True, timeout=120,
+        cwd=ROOT,
+        env=_production_env(WORKSPACE_BEHIND_TLS_PROXY="1"),
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert "HTTP_X_FORWARDED_PROTO" in result.stdout, result.stderr
 

@@ -39,8 +39,9 @@ def test_directory_query_count_is_constant(client, world, django_assert_max_num_
         client.get(url)
     admin = world["users"]["network_admin"]
     for i in range(15):
-        space = space_create(network=world["space"].network, name=f"Group {i}", slug=f"g-{i}",
-                             acting_user=admin)
+        space = space_create(
+            network=world["space"].network, name=f"Group {i}", slug=f"g-{i}", acting_user=admin
+        )
         for _ in range(5):
             membership_set(space=space, user=UserFactory(), acting_user=admin)
     with django_assert_max_num_queries(25):
@@ -50,11 +51,20 @@ def test_directory_query_count_is_constant(client, world, django_assert_max_num_
 def test_network_admin_creates_space(client, world):
     client.force_login(world["users"]["network_admin"])
     url = f"/networks/{world['space'].network.slug}/spaces/new/"
-    bad = client.post(url, {"name": "", "slug": "not a slug!", "theme": "nope",
-                            "join_policy": "request"})
+    bad = client.post(
+        url, {"name": "", "slug": "not a slug!", "theme": "nope", "join_policy": "request"}
+    )
     assert bad.status_code == 200 and bad.context["form"].errors
-    ok = client.post(url, {"name": "Ports Group", "slug": "ports", "theme": "intel",
-                           "join_policy": "request", "is_listed": "on"})
+    ok = client.post(
+        url,
+        {
+            "name": "Ports Group",
+            "slug": "ports",
+            "theme": "intel",
+            "join_policy": "request",
+            "is_listed": "on",
+        },
+    )
     assert ok.status_code == 302
     from workspace.audit.models import AuditEvent
 

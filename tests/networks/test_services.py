@@ -9,9 +9,14 @@ from django.utils import timezone
 
 from networks import services
 from networks.access import Action, access_space, clearance_in_effect
-from networks.models import Invitation, JoinRequest, Membership, MembershipStatus
+from networks.models import (
+    Invitation,
+    JoinRequest,
+    Membership,
+    MembershipStatus,
+    SpaceUserObjectPermission,
+)
 from networks.permissions import ROLE_PERMISSIONS
-from networks.models import SpaceUserObjectPermission
 from workspace.audit.models import AuditEvent
 
 pytestmark = pytest.mark.django_db(transaction=False)
@@ -32,7 +37,10 @@ def _snapshot(world):
 def test_invite_sends_signed_link_and_audits(world):
     moderator = world["users"]["moderator"]
     invitation = services.membership_invite(
-        space=world["space"], email="New.Person@Agency.example", role="member", clearance=1,
+        space=world["space"],
+        email="New.Person@Agency.example",
+        role="member",
+        clearance=1,
         acting_user=moderator,
     )
     assert invitation.email == "new.person@agency.example"
@@ -41,8 +49,13 @@ def test_invite_sends_signed_link_and_audits(world):
 
 @pytest.mark.django_db(transaction=True)
 def test_invitation_email_sent_after_commit(world):
-    services.membership_invite(space=world["space"], email="x@agency.example", role="member",
-                               clearance=0, acting_user=world["users"]["moderator"])
+    services.membership_invite(
+        space=world["space"],
+        email="x@agency.example",
+        role="member",
+        clearance=0,
+        acting_user=world["users"]["moderator"],
+    )
     assert len(mail.outbox) == 1
     assert "/invitations/" in mail.outbox[0].body
 
@@ -59,8 +72,12 @@ def test_invitation_email_sent_after_commit(world):
 def test_bad_invitations_change_nothing(world, kwargs, code):
     before = _snapshot(world)
     with pytest.raises(ValidationError) as exc:
-        services.membership_invite(space=world["space"], email="x@agency.example",
-                                   acting_user=world["users"]["moderator"], **kwargs)
+        services.membership_invite(
+            space=world["space"],
+            email="x@agency.example",
+            acting_user=world["users"]["moderator"],
+            **kwargs,
+        )
     assert exc.value.code == code
     assert _snapshot(world) == before
 
@@ -68,31 +85,48 @@ def test_bad_invitations_change_nothing(world, kwargs, code):
 def test_invitation_to_active_member_is_refused(world):
     member = world["users"]["member_open"]
     with pytest.raises(ValidationError) as exc:
-        services.membership_invite(space=world["space"], email=member.email.upper(),
-                                   role="member", clearance=0,
-                                   acting_user=world["users"]["moderator"])
+        services.membership_invite(
+            space=world["space"],
+            email=member.email.upper(),
+            role="member",
+            clearance=0,
+            acting_user=world["users"]["moderator"],
+        )
     assert exc.value.code == "already_member"
 
 
 def test_member_cannot_invite(world):
     with pytest.raises(PermissionDenied):
-        services.membership_invite(space=world["space"], email="x@agency.example", role="member",
-                                   clearance=0, acting_user=world["users"]["member_secret"])
+        services.membership_invite(
+            space=world["space"],
+            email="x@agency.example",
+            role="member",
+            clearance=0,
+            acting_user=world["users"]["member_secret"],
+        )
 
 
 def test_moderator_of_other_space_cannot_moderate(world):
     with pytest.raises(PermissionDenied):
-        services.membership_change(membership=_m(world, "member_open"), role="member",
-                                   clearance=1, clearance_expires_at=None,
-                                   acting_user=world["users"]["other_moderator"])
+        services.membership_change(
+            membership=_m(world, "member_open"),
+            role="member",
+            clearance=1,
+            clearance_expires_at=None,
+            acting_user=world["users"]["other_moderator"],
+        )
 
 
 def test_grant_above_own_clearance_is_refused(world):
     target = _m(world, "member_open")
     with pytest.raises(ValidationError) as exc:
-        services.membership_change(membership=target, role="member", clearance=3,
-                                   clearance_expires_at=None,
-                                   acting_user=world["users"]["moderator"])
+        services.membership_change(
+            membership=target,
+            role="member",
+            clearance=3,
+            clearance_expires_at=None,
+            acting_user=world["users"]["moderator"],
+        )
     assert exc.value.code == "clearance_above_own"
     target.refresh_from_db()
     assert target.clearance == 0
@@ -100,21 +134,31 @@ def test_grant_above_own_clearance_is_refused(world):
 
 def test_network_admin_may_grant_any_clearance(world):
     target = services.membership_change(
-        membership=_m(world, "member_open"), role="member", clearance=3,
-        clearance_expires_at=None, acting_user=world["users"]["network_admin"])
+        membership=_m(world, "member_open"),
+        role="member",
+        clearance=3,
+        clearance_expires_at=None,
+        acting_user=world["users"]["network_admin"],
+    )
     assert target.clearance == 3
 
 
 def test_last_moderator_cannot_be_demoted_or_removed(world):
     moderator = _m(world, "moderator")
     for call in (
-        lambda: services.membership_change(membership=moderator, role="member", clearance=2,
-                                           clearance_expires_at=None,
-                                           acting_user=world["users"]["network_admin"]),
-        lambda: services.membership_set_status(membership=moderator, status="removed",
-                                               acting_user=world["users"]["network_admin"]),
-        lambda: services.membership_set_status(membership=moderator, status="suspended",
-                                               acting_user=world["users"]["moderator"]),
+        lambda: services.membership_change(
+            membership=moderator,
+            role="member",
+            clearance=2,
+            clearance_expires_at=None,
+            acting_user=world["users"]["network_admin"],
+        ),
+        lambda: services.membership_set_status(
+            membership=moderator, status="removed", acting_user=world["users"]["network_admin"]
+        ),
+        lambda: services.membership_set_status(
+            membership=moderator, status="suspended", acting_user=world["users"]["moderator"]
+        ),
     ):
         with pytest.raises(ValidationError) as exc:
             call()
@@ -126,8 +170,11 @@ def test_last_moderator_cannot_be_demoted_or_removed(world):
 def test_suspension_removes_every_permission_at_once(world):
     member = world["users"]["member_secret"]
     assert access_space(member, world["space"].pk, action=Action.POST)
-    services.membership_set_status(membership=_m(world, "member_secret"), status="suspended",
-                                   acting_user=world["users"]["moderator"])
+    services.membership_set_status(
+        membership=_m(world, "member_secret"),
+        status="suspended",
+        acting_user=world["users"]["moderator"],
+    )
     for action in Action:
         with pytest.raises(PermissionDenied):
             access_space(member, world["space"].pk, action=action)
@@ -136,8 +183,11 @@ def test_suspension_removes_every_permission_at_once(world):
 
 
 def test_role_table_maps_to_guardian_permissions(world):
-    for key, role in (("observer", "observer"), ("member_open", "member"),
-                      ("moderator", "moderator")):
+    for key, role in (
+        ("observer", "observer"),
+        ("member_open", "member"),
+        ("moderator", "moderator"),
+    ):
         codenames = set(
             SpaceUserObjectPermission.objects.filter(
                 user=world["users"][key], content_object=world["space"]
@@ -169,8 +219,9 @@ def test_recreated_space_does_not_inherit_grants(world):
 
 def test_join_request_to_unlisted_space_is_refused(world):
     with pytest.raises(ValidationError) as exc:
-        services.join_request_create(space=world["other_space"],
-                                     acting_user=world["users"]["member_open"])
+        services.join_request_create(
+            space=world["other_space"], acting_user=world["users"]["member_open"]
+        )
     assert exc.value.code == "no_requests"
     assert not JoinRequest.objects.exists()
 
@@ -181,16 +232,19 @@ def test_join_request_approval_flow(world):
     with pytest.raises(ValidationError):
         services.join_request_create(space=world["space"], acting_user=requester)
     with pytest.raises(ValidationError) as exc:
-        services.join_request_decide(join_request=jr, approve=True, clearance=3,
-                                     acting_user=world["users"]["moderator"])
+        services.join_request_decide(
+            join_request=jr, approve=True, clearance=3, acting_user=world["users"]["moderator"]
+        )
     assert exc.value.code == "clearance_above_own"
-    services.join_request_decide(join_request=jr, approve=True, clearance=1,
-                                 acting_user=world["users"]["moderator"])
+    services.join_request_decide(
+        join_request=jr, approve=True, clearance=1, acting_user=world["users"]["moderator"]
+    )
     membership = Membership.objects.get(user=requester, space=world["space"])
     assert membership.status == MembershipStatus.ACTIVE and membership.clearance == 1
     with pytest.raises(ValidationError):
-        services.join_request_decide(join_request=jr, approve=False,
-                                     acting_user=world["users"]["moderator"])
+        services.join_request_decide(
+            join_request=jr, approve=False, acting_user=world["users"]["moderator"]
+        )
 
 
 def test_tampered_member_id_from_another_space_is_not_found(client, world):
@@ -217,8 +271,9 @@ def test_hostile_membership_form_changes_nothing(client, world, data):
     target = _m(world, "member_open")
     before = _snapshot(world)
     payload = {k.format(pk=target.pk): v for k, v in data.items()}
-    response = client.post(f"/spaces/{world['space'].pk}/members/{target.pk}/", payload,
-                           follow=True)
+    response = client.post(
+        f"/spaces/{world['space'].pk}/members/{target.pk}/", payload, follow=True
+    )
     assert response.status_code == 200
     assert b"valid role and clearance" in response.content
     assert _snapshot(world) == before
@@ -229,7 +284,8 @@ def test_membership_form_through_the_page(client, world):
     target = _m(world, "member_open")
     response = client.post(
         f"/spaces/{world['space'].pk}/members/{target.pk}/",
-        {f"m{target.pk}-role": "observer", f"m{target.pk}-clearance": "2"}, follow=True,
+        {f"m{target.pk}-role": "observer", f"m{target.pk}-clearance": "2"},
+        follow=True,
     )
     assert b"Membership updated" in response.content
     target.refresh_from_db()
@@ -245,7 +301,12 @@ def test_members_page_query_count_is_constant(client, world, django_assert_max_n
     with django_assert_max_num_queries(30):
         assert client.get(url).status_code == 200
     for _ in range(60):
-        membership_set(space=world["space"], user=UserFactory(), role="member", clearance=0,
-                       acting_user=world["users"]["network_admin"])
+        membership_set(
+            space=world["space"],
+            user=UserFactory(),
+            role="member",
+            clearance=0,
+            acting_user=world["users"]["network_admin"],
+        )
     with django_assert_max_num_queries(30):
         assert client.get(url).status_code == 200

@@ -17,10 +17,9 @@ from allauth.account.signals import (
 from allauth.mfa.signals import authentication_failed as mfa_failed
 from allauth.mfa.signals import authenticator_added, authenticator_removed, authenticator_reset
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
+from django.db.models.signals import post_save
 from django.dispatch import receiver
 from django.utils import timezone
-
-from django.db.models.signals import post_save
 
 from workspace.accounts.models import User
 from workspace.audit.services import audit_record
@@ -76,7 +75,9 @@ def on_password_reset(sender: Any, request: Any, user: Any, **kwargs: Any) -> No
 @receiver(email_confirmed)
 def on_email_confirmed(sender: Any, request: Any, email_address: Any, **kwargs: Any) -> None:
     audit_record(
-        action="auth.email_confirmed", actor=email_address.user, request=request,
+        action="auth.email_confirmed",
+        actor=email_address.user,
+        request=request,
         details={"email": email_address.email},
     )
 
@@ -84,7 +85,9 @@ def on_email_confirmed(sender: Any, request: Any, email_address: Any, **kwargs: 
 @receiver(email_added)
 def on_email_added(sender: Any, request: Any, user: Any, email_address: Any, **kw: Any) -> None:
     audit_record(
-        action="auth.email_added", actor=user, request=request,
+        action="auth.email_added",
+        actor=user,
+        request=request,
         details={"email": email_address.email},
     )
 
@@ -92,18 +95,26 @@ def on_email_added(sender: Any, request: Any, user: Any, email_address: Any, **k
 @receiver(email_removed)
 def on_email_removed(sender: Any, request: Any, user: Any, email_address: Any, **kw: Any) -> None:
     audit_record(
-        action="auth.email_removed", actor=user, request=request,
+        action="auth.email_removed",
+        actor=user,
+        request=request,
         details={"email": email_address.email},
     )
 
 
 @receiver(email_changed)
 def on_email_changed(
-    sender: Any, request: Any, user: Any, from_email_address: Any, to_email_address: Any,
+    sender: Any,
+    request: Any,
+    user: Any,
+    from_email_address: Any,
+    to_email_address: Any,
     **kwargs: Any,
 ) -> None:
     audit_record(
-        action="auth.email_changed", actor=user, request=request,
+        action="auth.email_changed",
+        actor=user,
+        request=request,
         details={
             "from": getattr(from_email_address, "email", None),
             "to": getattr(to_email_address, "email", None),

@@ -1,0 +1,474 @@
+"""Document writes: verified ciphertext uploads, deletion, key rotation, crypto-shredding.
+
+The server never receives plaintext: the browser (or any age client) encrypts to the
+space's current recipient. Uploads are verified in constant memory, stored through
+Django's storage API, and nothing is stored unless every check passes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tempfile
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, BinaryIO
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.files import File
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import transaction
+from django.http import HttpRequest
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from documents.crypto import AgeError, Decryptor, NoMatchError, rewrap_header
+from documents.filenames import safe_filename
+from documents.keys import (
+    space_key_create,
+    space_key_current,
+    space_key_destroy,
+    space_key_identity,
+)
+from documents.models import Document, DocumentVersion, SpaceKey
+from documents.sniff import ALLOWED_EXTENSIONS, content_type_for
+from networks.access import Action, ItemLabels, access_item, access_space, clearance_in_effect
+from networks.clearance import TLP, validate_level
+from networks.models import Membership, MembershipStatus, Role, Space
+from workspace.audit.services import audit_record
+
+READ_SIZE = 256 * 1024
+
+
+class UploadRejected(Exception):
+    """A clear, user-facing reason; `status` is 400 or 413. Nothing was stored."""
+
+    def __init__(self, message: str, *, code: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+        self.status = status
+
+
+def max_upload_bytes() -> int:
+    return int(getattr(settings, "WORKSPACE_MAX_UPLOAD_BYTES", 1024 * 1024 * 1024))
+
+
+@dataclass
+class DocumentMeta:
+    title: str
+    description: str = ""
+    level: int = 0
+    tlp: str = TLP.GREEN
+    recipient_ids: list[int] = field(default_factory=list)
+
+
+def document_labels(document: Document) -> ItemLabels:
+    return ItemLabels(
+        space_id=document.space_id,
+        level=document.level,
+        tlp=document.tlp,
+        author_id=document.author_id,
+        recipient_ids=frozenset(document.recipients.values_list("pk", flat=True)),
+    )
+
+
+def _validate_meta(meta: DocumentMeta, *, space: Space, membership: Membership) -> None:
+    if not meta.title.strip() or len(meta.title) > 200:
+        raise ValidationError(_("A title of 1 to 200 characters is required."), code="title")
+    if len(meta.description) > 5000:
+        raise ValidationError(_("The description is too long."), code="description")
+    validate_level(meta.level)
+    if meta.level > clearance_in_effect(membership):
+        raise ValidationError(
+            _("You cannot classify above your own clearance."), code="level_above_own"
+        )
+    if meta.tlp not in TLP.values:
+        raise ValidationError(_("Unknown TLP label."), code="unknown_tlp")
+    if meta.tlp == TLP.RED:
+        if not meta.recipient_ids:
+            raise ValidationError(_("TLP:RED needs named recipients."), code="red_recipients")
+        recipients = Membership.objects.filter(
+            space=space, user_id__in=meta.recipient_ids, status=MembershipStatus.ACTIVE
+        )
+        eligible = {m.user_id for m in recipients if clearance_in_effect(m) >= meta.level}
+        if eligible != set(meta.recipient_ids):
+            raise ValidationError(
+                _("Every recipient must be an active member cleared for this level."),
+                code="bad_recipients",
+            )
+    elif meta.recipient_ids:
+        raise ValidationError(_("Named recipients are only for TLP:RED."), code="recipients")
+
+
+@dataclass
+class _Verified:
+    header: bytes
+    payload: BinaryIO
+    size: int
+    sha256: str
+    content_type: str
+    ciphertext_size: int
+
+
+def _verify_stream(
+    stream: Any, *, identity: str, filename: str, content_length: int | None
+) -> _Verified:
+    """Read ciphertext, prove it decrypts for the current key, measure and sniff it.
+
+    Plaintext exists only chunk by chunk in memory; the ciphertext payload goes to a
+    temporary file (it is ciphertext, so it may touch the disk).
+    """
+    limit = max_upload_bytes() + 64 * 1024  # headroom for the age header and tags
+    if content_length is not None and content_length > limit:
+        raise UploadRejected(_("The file is too large."), code="too_large", status=413)
+    decryptor = Decryptor([identity])
+    digest = hashlib.sha256()
+    size = 0
+    head = b""
+    prefix = bytearray()
+    header: bytes | None = None
+    payload = tempfile.TemporaryFile()  # noqa: SIM115 - returned to the caller, closed there
+    total = 0
+
+    def take(plain_chunks: list[bytes]) -> None:
+        nonlocal size, head
+        for chunk in plain_chunks:
+            if len(head) < 8192:
+                head += chunk[: 8192 - len(head)]
+            digest.update(chunk)
+            size += len(chunk)
+
+    try:
+        while True:
+            chunk = stream.read(READ_SIZE)
+            if not chunk:
+                break
+            total += len(chunk)
+            if total > limit:
+                raise UploadRejected(_("The file is too large."), code="too_large", status=413)
+            if header is None:
+                prefix += chunk
+            else:
+                payload.write(chunk)
+            take(decryptor.feed(chunk))
+            if header is None and decryptor.header_length is not None:
+                stanzas = decryptor.header.stanzas
+                if len(stanzas) != 1 or stanzas[0].type != "X25519":
+                    raise UploadRejected(
+                        _("The file must be encrypted to this space's key only."),
+                        code="recipients",
+                    )
+                hl = decryptor.header_length
+                header = bytes(prefix[:hl])
+                payload.write(prefix[hl:])
+                prefix = bytearray()
+        take(decryptor.close())
+    except UploadRejected:
+        payload.close()
+        raise
+    except NoMatchError:
+        payload.close()
+        raise UploadRejected(
+            _(
+                "The file was encrypted to an old key of this space. Please reload the page "
+                "and upload again."
+            ),
+            code="old_key",
+        ) from None
+    except AgeError as exc:
+        payload.close()
+        raise UploadRejected(
+            _("The upload is not a valid encrypted file (%(reason)s).")
+            % {"reason": type(exc).__name__},
+            code="invalid_ciphertext",
+        ) from None
+    if header is None:
+        payload.close()
+        raise UploadRejected(_("The upload is empty or truncated."), code="invalid_ciphertext")
+    content_type = content_type_for(head, filename)
+    if content_type is None:
+        payload.close()
+        raise UploadRejected(
+            _(
+                "This type of file is not accepted, or its extension does not match its "
+                "content. Accepted: %(extensions)s."
+            )
+            % {"extensions": ", ".join(ALLOWED_EXTENSIONS)},
+            code="type",
+        )
+    payload.seek(0)
+    return _Verified(
+        header=header,
+        payload=payload,
+        size=size,
+        sha256=digest.hexdigest(),
+        content_type=content_type,
+        ciphertext_size=total,
+    )
+
+
+def _blob_names(space_id: int) -> tuple[str, str]:
+    stem = f"documents/{space_id}/{uuid.uuid4().hex}"
+    return f"{stem}.header", f"{stem}.payload"
+
+
+def _store(verified: _Verified, space_id: int) -> tuple[str, str]:
+    header_name, payload_name = _blob_names(space_id)
+    saved: list[str] = []
+    try:
+        saved.append(default_storage.save(header_name, ContentFile(verified.header)))
+        saved.append(default_storage.save(payload_name, File(verified.payload)))
+    except Exception:
+        for name in saved:
+            default_storage.delete(name)
+        raise
+    finally:
+        verified.payload.close()
+    return saved[0], saved[1]
+
+
+def _may_manage(membership: Membership, document: Document) -> bool:
+    return document.author_id == membership.user_id or membership.role == Role.MODERATOR
+
+
+def access_document_manage(user: Any, document: Document, *, action: Action) -> Membership:
+    """The author or a moderator who may see the document; else PermissionDenied."""
+    membership = access_item(user, document_labels(document), action=action)
+    if not _may_manage(membership, document):
+        raise PermissionDenied
+    return membership
+
+
+def document_upload(
+    *,
+    space: Space,
+    acting_user: Any,
+    stream: Any,
+    content_length: int | None,
+    filename: str,
+    meta: DocumentMeta | None = None,
+    document: Document | None = None,
+    request: HttpRequest | None = None,
+) -> DocumentVersion:
+    """A new document (with `meta`) or a new version of `document`, from age ciphertext."""
+    membership = access_space(acting_user, space.pk, action=Action.UPLOAD)
+    if document is not None:
+        if document.space_id != space.pk:
+            raise PermissionDenied
+        access_document_manage(acting_user, document, action=Action.UPLOAD)
+    else:
+        assert meta is not None
+        _validate_meta(meta, space=space, membership=membership)
+    display_name = safe_filename(filename)
+    key = space_key_current(space=space)
+    verified = _verify_stream(
+        stream,
+        identity=space_key_identity(key),
+        filename=display_name,
+        content_length=content_length,
+    )
+    header_name, payload_name = _store(verified, space.pk)
+    try:
+        with transaction.atomic():
+            if document is None:
+                assert meta is not None
+                document = Document.objects.create(
+                    space=space,
+                    title=meta.title.strip(),
+                    description=meta.description,
+                    level=meta.level,
+                    tlp=meta.tlp,
+                    author=acting_user,
+                )
+                if meta.recipient_ids:
+                    document.recipients.set(meta.recipient_ids)
+                number = 1
+            else:
+                document = Document.objects.select_for_update().get(pk=document.pk)
+                number = (
+                    document.versions.order_by("-number").values_list("number", flat=True).first()
+                    or 0
+                ) + 1
+                document.updated_at = timezone.now()
+                document.save(update_fields=["updated_at"])
+            version = DocumentVersion.objects.create(
+                document=document,
+                number=number,
+                header_name=header_name,
+                payload_name=payload_name,
+                filename=display_name,
+                content_type=verified.content_type,
+                size=verified.size,
+                ciphertext_size=verified.ciphertext_size,
+                sha256=verified.sha256,
+                space_key=key,
+                uploaded_by=acting_user,
+            )
+            audit_record(
+                action="document.uploaded",
+                actor=acting_user,
+                request=request,
+                space_id=space.pk,
+                target=f"document:{document.pk}",
+                details={
+                    "version": number,
+                    "size": verified.size,
+                    "sha256": verified.sha256,
+                    "level": document.level,
+                    "tlp": document.tlp,
+                },
+            )
+    except Exception:
+        # No orphan blobs: a failed row write removes what was stored.
+        default_storage.delete(header_name)
+        default_storage.delete(payload_name)
+        raise
+    return version
+
+
+class TamperedBlob(Exception):
+    """A stored blob failed authentication during download."""
+
+
+def version_open(
+    *, version: DocumentVersion, acting_user: Any, request: HttpRequest | None = None
+) -> Any:
+    """Access-checked, audited plaintext iterator over a version, chunk by chunk."""
+    document = version.document
+    access_item(acting_user, document_labels(document), action=Action.VIEW)
+    identity = space_key_identity(version.space_key)
+    audit_record(
+        action="document.downloaded",
+        actor=acting_user,
+        request=request,
+        space_id=document.space_id,
+        target=f"document:{document.pk}",
+        details={"version": version.number},
+    )
+    return _plaintext_chunks(version, identity, acting_user)
+
+
+def _plaintext_chunks(version: DocumentVersion, identity: str, acting_user: Any) -> Any:
+    decryptor = Decryptor([identity])
+    try:
+        with default_storage.open(version.header_name, "rb") as header:
+            yield from decryptor.feed(header.read())
+        with default_storage.open(version.payload_name, "rb") as payload:
+            while piece := payload.read(READ_SIZE):
+                yield from decryptor.feed(piece)
+        yield from decryptor.close()
+    except AgeError as exc:
+        audit_record(
+            action="document.tampered",
+            actor=acting_user,
+            space_id=version.document.space_id,
+            target=f"document:{version.document_id}",
+            details={"version": version.number, "error": type(exc).__name__},
+        )
+        raise TamperedBlob(str(version.pk)) from exc
+
+
+@transaction.atomic
+def document_delete(
+    *, document: Document, acting_user: Any, request: HttpRequest | None = None
+) -> None:
+    access_document_manage(acting_user, document, action=Action.VIEW)
+    names = list(document.versions.values_list("header_name", "payload_name"))
+    document_id, space_id = document.pk, document.space_id
+    document.delete()
+    audit_record(
+        action="document.deleted",
+        actor=acting_user,
+        request=request,
+        space_id=space_id,
+        target=f"document:{document_id}",
+    )
+
+    def remove_blobs() -> None:
+        for header_name, payload_name in names:
+            default_storage.delete(header_name)
+            default_storage.delete(payload_name)
+
+    transaction.on_commit(remove_blobs)
+
+
+def space_key_rotate(
+    *,
+    space: Space,
+    acting_user: Any = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> SpaceKey:
+    """New current key; re-wrap each version's header only; destroy the old key(s).
+
+    Resumable: versions still on a retired key are re-wrapped on the next run, and a
+    retired key is destroyed once nothing references it.
+    """
+    with transaction.atomic():
+        Space.objects.select_for_update().get(pk=space.pk)
+        old = SpaceKey.objects.filter(space=space, retired_at__isnull=True).first()
+        if old is not None:
+            old.retired_at = timezone.now()
+            old.save(update_fields=["retired_at"])
+        new = space_key_create(space=space)
+        audit_record(
+            action="space_key.rotated",
+            actor=acting_user,
+            space_id=space.pk,
+            target=f"space_key:{new.key_id}",
+            details={"old": str(old.key_id) if old else None},
+        )
+    pending = DocumentVersion.objects.filter(
+        document__space=space, space_key__retired_at__isnull=False
+    ).select_related("space_key")
+    total = pending.count()
+    for done, version in enumerate(pending.iterator(chunk_size=200), start=1):
+        _rewrap_version(version, new)
+        if progress:
+            progress(done, total)
+    for retired in SpaceKey.objects.filter(
+        space=space, retired_at__isnull=False, destroyed_at__isnull=True
+    ):
+        if not retired.versions.exists():
+            space_key_destroy(key=retired)
+    return new
+
+
+def _rewrap_version(version: DocumentVersion, new_key: SpaceKey) -> None:
+    with default_storage.open(version.header_name, "rb") as f:
+        old_header = f.read()
+    new_header = rewrap_header(
+        old_header,
+        old_identity=space_key_identity(version.space_key),
+        new_recipients=[new_key.recipient],
+    )
+    stem = version.header_name.rsplit("/", 1)[0]
+    new_name = default_storage.save(f"{stem}/{uuid.uuid4().hex}.header", ContentFile(new_header))
+    old_name = version.header_name
+    updated = DocumentVersion.objects.filter(pk=version.pk, space_key=version.space_key).update(
+        header_name=new_name, space_key=new_key
+    )
+    default_storage.delete(old_name if updated else new_name)
+
+
+def space_delete(*, space: Space, acting_user: Any) -> None:
+    """Crypto-shred first (keys), then blobs, then rows."""
+    for key in SpaceKey.objects.filter(space=space):
+        space_key_destroy(key=key)
+    names = list(
+        DocumentVersion.objects.filter(document__space=space).values_list(
+            "header_name", "payload_name"
+        )
+    )
+    for header_name, payload_name in names:
+        default_storage.delete(header_name)
+        default_storage.delete(payload_name)
+    with transaction.atomic():
+        audit_record(
+            action="space.deleted", actor=acting_user, space_id=space.pk, target=f"space:{space.pk}"
+        )
+        DocumentVersion.objects.filter(document__space=space).delete()
+        SpaceKey.objects.filter(space=space).delete()
+        space.delete()
