@@ -20,3 +20,8 @@ SECURE_SSL_REDIRECT = False
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 # Per process (pytest-xdist workers inherit the environment, so not from WORKSPACE_*).
 MEDIA_ROOT = tempfile.mkdtemp(prefix="workspace-test-media-")
+# A file-based SQLite test database, so a real daphne in tests/e2e can share it.
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):  # noqa: F405
+    DATABASES["default"]["TEST"] = {  # noqa: F405
+        "NAME": os.path.join(tempfile.gettempdir(), f"workspace-test-{os.getpid()}.sqlite3")
+    }
