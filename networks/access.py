@@ -162,7 +162,12 @@ def filter_visible(
 
 
 def spaces_visible_in_directory(user: Any, network: Network) -> QuerySet[Space]:
-    """Listed spaces, plus unlisted ones where the user is an active member."""
+    """Listed spaces, plus unlisted ones where the user is an active member.
+
+    Network admins see every space of their network.
+    """
+    if is_network_admin(user, network.pk):
+        return network.spaces.all()
     member_of = Membership.objects.filter(
         user_id=user.pk, space_id=OuterRef("pk"), status=MembershipStatus.ACTIVE
     )

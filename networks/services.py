@@ -8,6 +8,7 @@ from typing import Any
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.mail import send_mail
 from django.db import transaction
+from django.db.models import Q
 from django.http import HttpRequest
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -395,3 +396,14 @@ def join_request_decide(
         else {"user_id": join_request.user_id},
     )
     return join_request
+
+
+LAST_SEEN_GRANULARITY = timedelta(minutes=5)
+
+
+def membership_touch(*, membership: Membership) -> None:
+    """Record that the member looked at the space (at most one write per 5 minutes)."""
+    now = timezone.now()
+    Membership.objects.filter(pk=membership.pk).filter(
+        Q(last_seen_at__isnull=True) | Q(last_seen_at__lt=now - LAST_SEEN_GRANULARITY)
+    ).update(last_seen_at=now)

@@ -92,6 +92,7 @@ def network_directory(request: HttpRequest, slug: str) -> HttpResponse:
 @login_required
 def space_detail(request: HttpRequest, space_id: int) -> HttpResponse:
     membership = access_space(request.user, space_id, action=Action.VIEW)
+    services.membership_touch(membership=membership)
     return render(
         request,
         "networks/space_detail.html",

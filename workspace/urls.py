@@ -59,6 +59,12 @@ urlpatterns = [
         name="document_delete",
     ),
     path("accounts/profile/", account_views.profile_edit, name="profile_edit"),
+    # Before allauth's own route: the last authenticator cannot be removed.
+    path(
+        "accounts/2fa/webauthn/keys/<int:pk>/remove/",
+        account_views.webauthn_remove,
+        name="mfa_remove_webauthn",
+    ),
     path("accounts/", include("allauth.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("jsi18n/", JavaScriptCatalog.as_view(), name="javascript-catalog"),

@@ -105,3 +105,30 @@ def test_totp_removed_when_another_authenticator_exists(db):
     assert not MFAAdapter().can_delete_authenticator(totp)
     Authenticator.objects.create(user=user, type="webauthn", data={"name": "key"})
     assert MFAAdapter().can_delete_authenticator(totp)
+
+
+def test_last_webauthn_key_cannot_be_removed(client):
+    user = UserFactory()
+    key = Authenticator.objects.create(user=user, type="webauthn", data={"name": "key"})
+    client.force_login(user)  # a fake key cannot pass the WebAuthn login stage
+    client.post("/accounts/reauthenticate/", {"password": PASSWORD})
+    response = client.post(f"/accounts/2fa/webauthn/keys/{key.pk}/remove/", follow=True)
+    assert b"last authenticator" in response.content
+    assert Authenticator.objects.filter(pk=key.pk).exists()
+
+
+def test_webauthn_key_removed_when_totp_remains(client):
+    user = UserFactory(mfa=True)
+    key = Authenticator.objects.create(user=user, type="webauthn", data={"name": "key"})
+    client.post("/accounts/login/", {"login": user.email, "password": PASSWORD})
+    client.post("/accounts/2fa/authenticate/", {"code": totp_code_from_secret(user.totp_secret)})
+    client.post("/accounts/reauthenticate/", {"password": PASSWORD})
+    client.post(f"/accounts/2fa/webauthn/keys/{key.pk}/remove/")
+    assert not Authenticator.objects.filter(pk=key.pk).exists()
+
+
+def test_other_users_webauthn_key_is_not_found(mfa_client):
+    other = UserFactory(mfa=True)
+    key = Authenticator.objects.create(user=other, type="webauthn", data={"name": "key"})
+    assert mfa_client.post(f"/accounts/2fa/webauthn/keys/{key.pk}/remove/").status_code == 404
+    assert Authenticator.objects.filter(pk=key.pk).exists()

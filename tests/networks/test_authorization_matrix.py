@@ -53,6 +53,7 @@ ROUTES: dict[str, tuple[str, set[str]]] = {
 }
 # Statuses that mean "allowed" when not the default (200 or a redirect inside the app).
 ALLOWED_STATUS = {"document_upload": {400}, "version_upload": {400}}
+# mfa_remove_webauthn wraps allauth's view and lives under accounts/ like it.
 # Third-party route groups, judged by their own tests (tests/accounts): account pages,
 # Django admin (staff only: nobody here), language switch and the JS catalogue.
 INCLUDED_PREFIXES = ("accounts/", "admin/", "i18n/", "jsi18n/")

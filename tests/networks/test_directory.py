@@ -81,3 +81,20 @@ def test_spaces_for_user_follows_grants(world):
     assert list(spaces_for_user(user=world["users"]["moderator"], action="manage_members")) == [
         space
     ]
+
+
+def test_network_admin_sees_unlisted_spaces(client, world):
+    client.force_login(world["users"]["network_admin"])
+    assert "Kestrel" in client.get(f"/networks/{world['space'].network.slug}/").content.decode()
+
+
+def test_visiting_a_space_records_last_seen(client, world):
+    from networks.models import Membership
+
+    user = world["users"]["member_open"]
+    client.force_login(user)
+    client.get(f"/spaces/{world['space'].pk}/")
+    seen = Membership.objects.get(user=user, space=world["space"]).last_seen_at
+    assert seen is not None
+    client.get(f"/spaces/{world['space'].pk}/")  # within 5 minutes: no second write
+    assert Membership.objects.get(user=user, space=world["space"]).last_seen_at == seen
