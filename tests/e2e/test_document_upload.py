@@ -52,6 +52,34 @@ def _make_file(directory: Path, size: int, marker: bytes) -> Path:
     return path
 
 
+def _assert_age_cli_decrypts(world, version, source: Path, workdir: Path) -> None:
+    """What the browser library produced is a standard age file: the CLI reads it."""
+    from django.core.files.storage import default_storage
+    from django.core.management import call_command
+
+    from tests.conftest import require_tool
+
+    age = require_tool("age", "install it with: apt-get install -y age")
+    blob = workdir / "stored.age"
+    with (
+        default_storage.open(version.header_name) as h,
+        default_storage.open(version.payload_name) as p,
+    ):
+        blob.write_bytes(h.read() + p.read())
+    identity = workdir / "identity.txt"
+    call_command(
+        "export_space_identity",
+        str(world["space"].pk),
+        "--as",
+        world["users"]["network_admin"].email,
+        "--out",
+        str(identity),
+    )
+    result = subprocess.run([age, "-d", "-i", str(identity), str(blob)], capture_output=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == source.read_bytes()
+
+
 def _sqlite_files() -> list[Path]:
     if connection.vendor != "sqlite":
         return []
@@ -109,6 +137,7 @@ def test_no_plaintext_reaches_the_server(world, daphne_server, browser, size):
     download = context.request.get(f"/documents/{version.document_id}/versions/1/download/")
     assert download.status == 200
     assert download.body() == source.read_bytes()
+    _assert_age_cli_decrypts(world, version, source, source_dir)
 
     roots = [Path(tempfile.gettempdir()), daphne_server.tmpdir, Path(settings.MEDIA_ROOT)]
     # This process must not open the live SQLite files itself: closing any descriptor
