@@ -8,6 +8,7 @@ import json
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
+from django.core.handlers.asgi import ASGIRequest
 from django.core.exceptions import ValidationError
 from django.http import (
     Http404,
@@ -199,6 +200,8 @@ def version_download(request: HttpRequest, document_id: int, number: int) -> Htt
         number=number,
     )
     chunks = services.version_open(version=version, acting_user=request.user, request=request)
+    if isinstance(request, ASGIRequest):
+        chunks = services.aiter_in_thread(chunks)
     response = StreamingHttpResponse(chunks, content_type=version.content_type)
     response["Content-Length"] = str(version.size)
     response["Content-Disposition"] = content_disposition_header(True, version.filename)
