@@ -89,3 +89,27 @@ class DocumentVersion(models.Model):
 
     def __str__(self) -> str:
         return f"{self.document} v{self.number}"
+
+
+class UploadSession(models.Model):
+    """An upload in parts: each part is a small request, so no daphne process ever holds a
+    whole large body in memory. Parts are ciphertext, staged through the storage API."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    space = models.ForeignKey(Space, on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    document = models.ForeignKey(
+        Document, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    meta = models.JSONField(default=dict)
+    filename = models.CharField(max_length=200)
+    declared_size = models.PositiveBigIntegerField()
+    parts_received = models.PositiveIntegerField(default=0)
+    bytes_received = models.PositiveBigIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"upload {self.pk}"
+
+    def part_name(self, index: int) -> str:
+        return f"staging/{self.space_id}/{self.pk}/{index:06d}.part"

@@ -8,11 +8,11 @@ Django's storage API, and nothing is stored unless every check passes.
 from __future__ import annotations
 
 import hashlib
-import tempfile
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any, BinaryIO
+from dataclasses import asdict, dataclass, field
+from datetime import timedelta
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -32,7 +32,7 @@ from documents.keys import (
     space_key_destroy,
     space_key_identity,
 )
-from documents.models import Document, DocumentVersion, SpaceKey
+from documents.models import Document, DocumentVersion, SpaceKey, UploadSession
 from documents.sniff import ALLOWED_EXTENSIONS, content_type_for
 from networks.access import Action, ItemLabels, access_item, access_space, clearance_in_effect
 from networks.clearance import TLP, validate_level
@@ -104,111 +104,113 @@ def _validate_meta(meta: DocumentMeta, *, space: Space, membership: Membership) 
         raise ValidationError(_("Named recipients are only for TLP:RED."), code="recipients")
 
 
-@dataclass
-class _Verified:
-    header: bytes
-    payload: BinaryIO
-    size: int
-    sha256: str
-    content_type: str
-    ciphertext_size: int
-
-
-def _verify_stream(
-    stream: Any, *, identity: str, filename: str, content_length: int | None
-) -> _Verified:
-    """Read ciphertext, prove it decrypts for the current key, measure and sniff it.
-
-    Plaintext exists only chunk by chunk in memory; the ciphertext payload goes to a
-    temporary file (it is ciphertext, so it may touch the disk).
+class _VerifyingReader:
+    """A file-like over uploaded ciphertext whose `read()` returns only the payload (nonce
+    and STREAM chunks) while proving it: the header must hold exactly one X25519 stanza
+    that opens with the space key, the MAC must verify, every chunk must authenticate,
+    the first plaintext bytes must be an allowed type for the filename, and the size must
+    stay under the limit. Storage pulls from it, so the ciphertext is written once, to its
+    final object; any failure raises from `read()` and the caller deletes what was
+    written. Plaintext exists only chunk by chunk in memory.
     """
-    limit = max_upload_bytes() + 64 * 1024  # headroom for the age header and tags
-    if content_length is not None and content_length > limit:
-        raise UploadRejected(_("The file is too large."), code="too_large", status=413)
-    decryptor = Decryptor([identity])
-    digest = hashlib.sha256()
-    size = 0
-    head = b""
-    prefix = bytearray()
-    header: bytes | None = None
-    payload = tempfile.TemporaryFile()  # noqa: SIM115 - returned to the caller, closed there
-    total = 0
 
-    def take(plain_chunks: list[bytes]) -> None:
-        nonlocal size, head
+    def __init__(
+        self, stream: Any, *, identity: str, filename: str, content_length: int | None
+    ) -> None:
+        self.limit = max_upload_bytes() + 64 * 1024  # headroom for the header and tags
+        if content_length is not None and content_length > self.limit:
+            raise UploadRejected(_("The file is too large."), code="too_large", status=413)
+        self._stream = stream
+        self._filename = filename
+        self._decryptor = Decryptor([identity])
+        self._digest = hashlib.sha256()
+        self._prefix = bytearray()
+        self._head = b""
+        self._eof = False
+        self.header: bytes | None = None
+        self.content_type: str | None = None
+        self.size = 0  # plaintext bytes
+        self.ciphertext_size = 0
+
+    def _take(self, plain_chunks: list[bytes]) -> None:
         for chunk in plain_chunks:
-            if len(head) < 8192:
-                head += chunk[: 8192 - len(head)]
-            digest.update(chunk)
-            size += len(chunk)
+            if self.content_type is None:
+                self._head += chunk[: 8192 - len(self._head)]
+                if len(self._head) >= 8192:
+                    self._sniff()
+            self._digest.update(chunk)
+            self.size += len(chunk)
 
-    try:
-        while True:
-            chunk = stream.read(READ_SIZE)
-            if not chunk:
-                break
-            total += len(chunk)
-            if total > limit:
-                raise UploadRejected(_("The file is too large."), code="too_large", status=413)
-            if header is None:
-                prefix += chunk
-            else:
-                payload.write(chunk)
-            take(decryptor.feed(chunk))
-            if header is None and decryptor.header_length is not None:
-                stanzas = decryptor.header.stanzas
-                if len(stanzas) != 1 or stanzas[0].type != "X25519":
-                    raise UploadRejected(
-                        _("The file must be encrypted to this space's key only."),
-                        code="recipients",
-                    )
-                hl = decryptor.header_length
-                header = bytes(prefix[:hl])
-                payload.write(prefix[hl:])
-                prefix = bytearray()
-        take(decryptor.close())
-    except UploadRejected:
-        payload.close()
-        raise
-    except NoMatchError:
-        payload.close()
-        raise UploadRejected(
-            _(
-                "The file was encrypted to an old key of this space. Please reload the page "
-                "and upload again."
-            ),
-            code="old_key",
-        ) from None
-    except AgeError as exc:
-        payload.close()
-        raise UploadRejected(
-            _("The upload is not a valid encrypted file (%(reason)s).")
-            % {"reason": type(exc).__name__},
-            code="invalid_ciphertext",
-        ) from None
-    if header is None:
-        payload.close()
-        raise UploadRejected(_("The upload is empty or truncated."), code="invalid_ciphertext")
-    content_type = content_type_for(head, filename)
-    if content_type is None:
-        payload.close()
-        raise UploadRejected(
-            _(
-                "This type of file is not accepted, or its extension does not match its "
-                "content. Accepted: %(extensions)s."
+    def _sniff(self) -> None:
+        self.content_type = content_type_for(self._head, self._filename)
+        if self.content_type is None:
+            raise UploadRejected(
+                _(
+                    "This type of file is not accepted, or its extension does not match its "
+                    "content. Accepted: %(extensions)s."
+                )
+                % {"extensions": ", ".join(ALLOWED_EXTENSIONS)},
+                code="type",
             )
-            % {"extensions": ", ".join(ALLOWED_EXTENSIONS)},
-            code="type",
-        )
-    payload.seek(0)
-    return _Verified(
-        header=header,
-        payload=payload,
-        size=size,
-        sha256=digest.hexdigest(),
-        content_type=content_type,
-        ciphertext_size=total,
-    )
+
+    def _pull(self) -> bytes:
+        """Payload bytes from the next piece of input ('' only at the verified end)."""
+        chunk = self._stream.read(READ_SIZE)
+        if not chunk:
+            self._eof = True
+            self._take(self._decryptor.close())
+            if self.header is None:
+                raise UploadRejected(
+                    _("The upload is empty or truncated."), code="invalid_ciphertext"
+                )
+            if self.content_type is None:
+                self._sniff()
+            return b""
+        self.ciphertext_size += len(chunk)
+        if self.ciphertext_size > self.limit:
+            raise UploadRejected(_("The file is too large."), code="too_large", status=413)
+        self._take(self._decryptor.feed(chunk))
+        if self.header is not None:
+            return chunk
+        self._prefix += chunk
+        if self._decryptor.header_length is None:
+            return b""
+        stanzas = self._decryptor.header.stanzas
+        if len(stanzas) != 1 or stanzas[0].type != "X25519":
+            raise UploadRejected(
+                _("The file must be encrypted to this space's key only."), code="recipients"
+            )
+        length = self._decryptor.header_length
+        self.header = bytes(self._prefix[:length])
+        payload = bytes(self._prefix[length:])
+        self._prefix = bytearray()
+        return payload
+
+    def read(self, size: int = -1) -> bytes:
+        try:
+            while not self._eof:
+                data = self._pull()
+                if data:
+                    return data
+            return b""
+        except NoMatchError:
+            raise UploadRejected(
+                _(
+                    "The file was encrypted to an old key of this space. Please reload the "
+                    "page and upload again."
+                ),
+                code="old_key",
+            ) from None
+        except AgeError as exc:
+            raise UploadRejected(
+                _("The upload is not a valid encrypted file (%(reason)s).")
+                % {"reason": type(exc).__name__},
+                code="invalid_ciphertext",
+            ) from None
+
+    @property
+    def sha256(self) -> str:
+        return self._digest.hexdigest()
 
 
 def _blob_names(space_id: int) -> tuple[str, str]:
@@ -216,19 +218,18 @@ def _blob_names(space_id: int) -> tuple[str, str]:
     return f"{stem}.header", f"{stem}.payload"
 
 
-def _store(verified: _Verified, space_id: int) -> tuple[str, str]:
+def _verify_and_store(reader: _VerifyingReader, space_id: int) -> tuple[str, str]:
+    """Stream the payload into storage while verifying it, then write the header."""
     header_name, payload_name = _blob_names(space_id)
-    saved: list[str] = []
     try:
-        saved.append(default_storage.save(header_name, ContentFile(verified.header)))
-        saved.append(default_storage.save(payload_name, File(verified.payload)))
-    except Exception:
-        for name in saved:
-            default_storage.delete(name)
+        payload_name = default_storage.save(payload_name, File(reader, name="payload"))
+        assert reader.header is not None
+        header_name = default_storage.save(header_name, ContentFile(reader.header))
+    except BaseException:
+        default_storage.delete(payload_name)
+        default_storage.delete(header_name)
         raise
-    finally:
-        verified.payload.close()
-    return saved[0], saved[1]
+    return header_name, payload_name
 
 
 def _may_manage(membership: Membership, document: Document) -> bool:
@@ -265,13 +266,13 @@ def document_upload(
         _validate_meta(meta, space=space, membership=membership)
     display_name = safe_filename(filename)
     key = space_key_current(space=space)
-    verified = _verify_stream(
+    verified = _VerifyingReader(
         stream,
         identity=space_key_identity(key),
         filename=display_name,
         content_length=content_length,
     )
-    header_name, payload_name = _store(verified, space.pk)
+    header_name, payload_name = _verify_and_store(verified, space.pk)
     try:
         with transaction.atomic():
             if document is None:
@@ -493,3 +494,163 @@ def space_delete(*, space: Space, acting_user: Any) -> None:
         DocumentVersion.objects.filter(document__space=space).delete()
         SpaceKey.objects.filter(space=space).delete()
         space.delete()
+
+
+# --- Uploads in parts ----------------------------------------------------------------
+# daphne queues a whole request body in memory before the application reads it, so a
+# large file travels as parts of at most `part_size()` bytes, staged as ciphertext in
+# storage, and is verified in one streaming pass when the client says it has finished.
+
+UPLOAD_SESSION_LIFETIME = timedelta(hours=24)
+
+
+def part_size() -> int:
+    return int(getattr(settings, "WORKSPACE_UPLOAD_PART_BYTES", 8 * 1024 * 1024))
+
+
+def upload_session_start(
+    *,
+    space: Space,
+    acting_user: Any,
+    filename: str,
+    size: int,
+    meta: DocumentMeta | None = None,
+    document: Document | None = None,
+) -> UploadSession:
+    """Validate everything that can be validated before the bytes arrive."""
+    membership = access_space(acting_user, space.pk, action=Action.UPLOAD)
+    if document is not None:
+        if document.space_id != space.pk:
+            raise PermissionDenied
+        access_document_manage(acting_user, document, action=Action.UPLOAD)
+    else:
+        assert meta is not None
+        _validate_meta(meta, space=space, membership=membership)
+    if not isinstance(size, int) or isinstance(size, bool) or size <= 0:
+        raise ValidationError(_("The upload size is missing."), code="size")
+    if size > max_upload_bytes() + 64 * 1024:
+        raise UploadRejected(_("The file is too large."), code="too_large", status=413)
+    upload_sessions_purge(older_than=UPLOAD_SESSION_LIFETIME, user=acting_user)
+    return UploadSession.objects.create(
+        space=space,
+        user=acting_user,
+        document=document,
+        filename=safe_filename(filename),
+        declared_size=size,
+        meta=asdict(meta) if meta is not None else {},
+    )
+
+
+def _own_session(session_id: Any, acting_user: Any) -> UploadSession:
+    session = (
+        UploadSession.objects.select_related("space", "document")
+        .filter(pk=session_id, user_id=acting_user.pk)
+        .first()
+    )
+    if session is None:
+        raise PermissionDenied
+    # Rights may have changed since the session started: check again on every part.
+    access_space(acting_user, session.space_id, action=Action.UPLOAD)
+    return session
+
+
+def upload_session_part(
+    *, session_id: Any, acting_user: Any, index: int, stream: Any, content_length: int | None
+) -> UploadSession:
+    """Store part `index` (0-based, in order). Re-sending the last stored part is a no-op,
+    so a client whose response got lost can retry safely."""
+    session = _own_session(session_id, acting_user)
+    if index == session.parts_received - 1:
+        return session
+    if index != session.parts_received:
+        raise ValidationError(_("Parts must be sent in order."), code="part_order")
+    limit = part_size()
+    if content_length is not None and content_length > limit:
+        raise UploadRejected(_("The part is too large."), code="too_large", status=413)
+    data = stream.read(limit + 1)
+    if len(data) > limit:
+        raise UploadRejected(_("The part is too large."), code="too_large", status=413)
+    if not data:
+        raise ValidationError(_("The part is empty."), code="part_empty")
+    if session.bytes_received + len(data) > session.declared_size:
+        raise UploadRejected(
+            _("The upload is larger than announced."), code="too_large", status=413
+        )
+    name = default_storage.save(session.part_name(index), ContentFile(data))
+    updated = UploadSession.objects.filter(pk=session.pk, parts_received=index).update(
+        parts_received=index + 1, bytes_received=session.bytes_received + len(data)
+    )
+    if not updated:  # a concurrent duplicate won; drop ours
+        default_storage.delete(name)
+    session.refresh_from_db()
+    return session
+
+
+class _PartsReader:
+    """A file-like `.read(n)` over the staged parts, in order, one open part at a time."""
+
+    def __init__(self, names: list[str]) -> None:
+        self._names = iter(names)
+        self._current: Any = None
+
+    def read(self, size: int) -> bytes:
+        while True:
+            if self._current is None:
+                name = next(self._names, None)
+                if name is None:
+                    return b""
+                self._current = default_storage.open(name, "rb")
+            data = self._current.read(size)
+            if data:
+                return data
+            self._current.close()
+            self._current = None
+
+    def close(self) -> None:
+        if self._current is not None:
+            self._current.close()
+
+
+def _discard(session: UploadSession) -> None:
+    for index in range(session.parts_received):
+        default_storage.delete(session.part_name(index))
+    session.delete()
+
+
+def upload_session_finish(
+    *, session_id: Any, acting_user: Any, request: HttpRequest | None = None
+) -> DocumentVersion:
+    """Verify the staged ciphertext in one streaming pass and store it; the staging goes
+    away whatever the outcome."""
+    session = _own_session(session_id, acting_user)
+    if session.bytes_received != session.declared_size:
+        _discard(session)
+        raise UploadRejected(_("The upload is incomplete."), code="incomplete")
+    reader = _PartsReader([session.part_name(i) for i in range(session.parts_received)])
+    meta = DocumentMeta(**session.meta) if session.document is None else None
+    try:
+        return document_upload(
+            space=session.space,
+            acting_user=acting_user,
+            stream=reader,
+            content_length=session.bytes_received,
+            filename=session.filename,
+            meta=meta,
+            document=session.document,
+            request=request,
+        )
+    finally:
+        reader.close()
+        _discard(session)
+
+
+def upload_sessions_purge(*, older_than: timedelta, user: Any = None) -> int:
+    """Remove abandoned uploads (their staged parts and rows)."""
+    stale = UploadSession.objects.filter(created_at__lt=timezone.now() - older_than)
+    if user is not None:
+        stale = stale.filter(user=user)
+    count = 0
+    for session in stale:
+        _discard(session)
+        count += 1
+    return count

@@ -218,3 +218,101 @@ def document_delete(request: HttpRequest, document_id: int) -> HttpResponse:
     space_id = document.space_id
     services.document_delete(document=document, acting_user=request.user, request=request)
     return redirect("document_list", space_id=space_id)
+
+
+def _json_body(request: HttpRequest) -> dict[str, Any]:
+    try:
+        data = json.loads(request.body or b"{}")
+    except (ValueError, UnicodeDecodeError):
+        raise ValidationError(_("The upload description is malformed."), code="meta") from None
+    if not isinstance(data, dict):
+        raise ValidationError(_("The upload description is malformed."), code="meta")
+    return data
+
+
+def _session_created(session: Any) -> JsonResponse:
+    return JsonResponse(
+        {
+            "upload": str(session.pk),
+            "part_size": services.part_size(),
+            "parts_url": f"/uploads/{session.pk}/parts/",
+            "finish_url": f"/uploads/{session.pk}/finish/",
+        },
+        status=201,
+    )
+
+
+@login_required
+@require_POST
+def upload_start(request: HttpRequest, space_id: int) -> HttpResponse:
+    """Begin an upload in parts: the description first, then the ciphertext in parts."""
+    membership = access_space(request.user, space_id, action=Action.UPLOAD)
+    try:
+        data = _json_body(request)
+        recipients = _typed(data, "recipients", list, [])
+        if not all(isinstance(r, int) and not isinstance(r, bool) for r in recipients):
+            raise ValidationError(_("The upload description is malformed."), code="meta")
+        session = services.upload_session_start(
+            space=membership.space,
+            acting_user=request.user,
+            filename=_typed(data, "filename", str, ""),
+            size=_typed(data, "size", int, 0),
+            meta=DocumentMeta(
+                title=_typed(data, "title", str, ""),
+                description=_typed(data, "description", str, ""),
+                level=_typed(data, "level", int, 0),
+                tlp=_typed(data, "tlp", str, TLP.GREEN),
+                recipient_ids=recipients,
+            ),
+        )
+    except (UploadRejected, ValidationError) as exc:
+        return _error(exc)
+    return _session_created(session)
+
+
+@login_required
+@require_POST
+def version_upload_start(request: HttpRequest, document_id: int) -> HttpResponse:
+    document = _document_for(request.user, document_id, Action.UPLOAD)
+    services.access_document_manage(request.user, document, action=Action.UPLOAD)
+    try:
+        data = _json_body(request)
+        session = services.upload_session_start(
+            space=document.space,
+            acting_user=request.user,
+            filename=_typed(data, "filename", str, ""),
+            size=_typed(data, "size", int, 0),
+            document=document,
+        )
+    except (UploadRejected, ValidationError) as exc:
+        return _error(exc)
+    return _session_created(session)
+
+
+@login_required
+@require_POST
+def upload_part(request: HttpRequest, upload_id: Any, index: int) -> HttpResponse:
+    try:
+        session = services.upload_session_part(
+            session_id=upload_id,
+            acting_user=request.user,
+            index=index,
+            stream=request,
+            content_length=_content_length(request),
+        )
+    except (UploadRejected, ValidationError) as exc:
+        return _error(exc)
+    return JsonResponse({"parts": session.parts_received, "received": session.bytes_received})
+
+
+@login_required
+@require_POST
+def upload_finish(request: HttpRequest, upload_id: Any) -> HttpResponse:
+    try:
+        version = services.upload_session_finish(
+            session_id=upload_id, acting_user=request.user, request=request
+        )
+    except (UploadRejected, ValidationError) as exc:
+        return _error(exc)
+    url = f"/documents/{version.document_id}/"
+    return JsonResponse({"id": version.document_id, "url": url}, status=201)

@@ -45,6 +45,12 @@ def _fast_password_hasher(settings) -> None:  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture(autouse=True)
+def _media_root(settings, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    # Each test gets its own blob storage, so "nothing was stored" can be checked exactly.
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+
+
+@pytest.fixture(autouse=True)
 def _clear_cache() -> None:
     # Rate-limit counters live in the cache; each test starts with none.
     from django.core.cache import cache

@@ -12,14 +12,21 @@ from typing import Any
 
 from django.conf import settings
 
-UPLOAD_PATHS = re.compile(r"^/(spaces/\d+/documents/upload|documents/\d+/versions/upload)/$")
+# Ciphertext routes: one-shot uploads (small files, any age client) and upload parts.
+UPLOAD_PATHS = re.compile(
+    r"^/(spaces/\d+/documents/upload|documents/\d+/versions/upload"
+    r"|uploads/[0-9a-f-]{36}/parts/\d+)/$"
+)
 AGE_OVERHEAD = 64 * 1024
 DEFAULT_LIMIT = 4 * 1024 * 1024  # every other route: forms and small JSON
 
 
 def body_limit_for(path: str) -> int:
+    """daphne holds a whole request body in memory, so no body may be large: files above
+    the part size travel in parts (documents.services.upload_session_*)."""
     if UPLOAD_PATHS.match(path):
-        return int(settings.WORKSPACE_MAX_UPLOAD_BYTES) + AGE_OVERHEAD
+        part = int(getattr(settings, "WORKSPACE_UPLOAD_PART_BYTES", 8 * 1024 * 1024))
+        return min(part, int(settings.WORKSPACE_MAX_UPLOAD_BYTES)) + AGE_OVERHEAD
     return DEFAULT_LIMIT
 
 

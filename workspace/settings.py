@@ -268,6 +268,8 @@ if not DEBUG:
 
 # --- Documents: the largest plaintext accepted (ciphertext adds ~0.03 %) ----------
 WORKSPACE_MAX_UPLOAD_BYTES = env.int("WORKSPACE_MAX_UPLOAD_BYTES", default=1024 * 1024 * 1024)
+# Larger files travel in parts of this size (daphne buffers each request body in memory).
+WORKSPACE_UPLOAD_PART_BYTES = env.int("WORKSPACE_UPLOAD_PART_BYTES", default=8 * 1024 * 1024)
 
 # --- Clearance levels: names are per deployment; only their order matters ---------
 WORKSPACE_CLEARANCE_LEVELS = env.list(

@@ -42,6 +42,22 @@ urlpatterns = [
         document_views.document_upload,
         name="document_upload",
     ),
+    path(
+        "spaces/<int:space_id>/documents/uploads/",
+        document_views.upload_start,
+        name="upload_start",
+    ),
+    path(
+        "documents/<int:document_id>/versions/uploads/",
+        document_views.version_upload_start,
+        name="version_upload_start",
+    ),
+    path(
+        "uploads/<uuid:upload_id>/parts/<int:index>/",
+        document_views.upload_part,
+        name="upload_part",
+    ),
+    path("uploads/<uuid:upload_id>/finish/", document_views.upload_finish, name="upload_finish"),
     path("documents/<int:document_id>/", document_views.document_detail, name="document_detail"),
     path(
         "documents/<int:document_id>/versions/upload/",

@@ -66,6 +66,7 @@ def daphne_server(transactional_db) -> Iterator[LiveServer]:  # type: ignore[no-
         "WORKSPACE_DATA_DIR": str(tmpdir / "data"),
         "WORKSPACE_MASTER_KEY_FILE": str(settings.WORKSPACE_MASTER_KEY_FILE),
         "WORKSPACE_MEDIA_ROOT": str(settings.MEDIA_ROOT),
+        "WORKSPACE_UPLOAD_PART_BYTES": str(1024 * 1024),  # so a 3 MB file travels in parts
         "TMPDIR": str(tmpdir),  # so the scan for plaintext knows where daphne spools
     }
     env.pop("REDIS_URL", None)

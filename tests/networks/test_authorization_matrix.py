@@ -50,9 +50,20 @@ ROUTES: dict[str, tuple[str, set[str]]] = {
     "version_upload": ("POST", DOC_MANAGERS),
     "version_download": ("GET", CLEARED_FOR_DOC),
     "document_delete": ("POST", DOC_MANAGERS),
+    "upload_start": ("POST", UPLOADERS),
+    "version_upload_start": ("POST", DOC_MANAGERS),
+    "upload_part": ("POST", {"member_secret"}),  # the upload session's owner only
+    "upload_finish": ("POST", {"member_secret"}),
 }
 # Statuses that mean "allowed" when not the default (200 or a redirect inside the app).
-ALLOWED_STATUS = {"document_upload": {400}, "version_upload": {400}}
+ALLOWED_STATUS = {
+    "document_upload": {400},
+    "version_upload": {400},
+    "upload_start": {400},
+    "version_upload_start": {400},
+    "upload_part": {400, 413},  # the default multipart body exceeds the announced size
+    "upload_finish": {400},
+}
 # mfa_remove_webauthn wraps allauth's view and lives under accounts/ like it.
 # Third-party route groups, judged by their own tests (tests/accounts): account pages,
 # Django admin (staff only: nobody here), language switch and the JS catalogue.
@@ -104,6 +115,11 @@ def _url(name: str, world) -> str:
     membership = space.memberships.filter(user=world["users"]["member_open"]).get()
     join_request = JoinRequest.objects.create(space=space, user=world["users"]["non_member"])
     document = _matrix_document(world)
+    from documents.models import UploadSession
+
+    session = UploadSession.objects.create(
+        space=space, user=world["users"]["member_secret"], filename="x.txt", declared_size=10
+    )
     kwargs = {
         "home": {},
         "profile_edit": {},
@@ -124,6 +140,10 @@ def _url(name: str, world) -> str:
         "version_upload": {"document_id": document.pk},
         "version_download": {"document_id": document.pk, "number": 1},
         "document_delete": {"document_id": document.pk},
+        "upload_start": {"space_id": space.pk},
+        "version_upload_start": {"document_id": document.pk},
+        "upload_part": {"upload_id": session.pk, "index": 0},
+        "upload_finish": {"upload_id": session.pk},
     }[name]
     return reverse(name, kwargs=kwargs)
 

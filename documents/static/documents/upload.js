@@ -4,13 +4,6 @@
 
 const form = document.getElementById("upload-form");
 
-function metaHeader(fields) {
-  const json = new TextEncoder().encode(JSON.stringify(fields));
-  let binary = "";
-  for (const byte of json) binary += String.fromCharCode(byte);
-  return btoa(binary).replaceAll("+", "-").replaceAll("/", "_").replace(/=+$/, "");
-}
-
 function setStatus(text, isError = false) {
   const status = document.getElementById("upload-status");
   status.textContent = text;
@@ -43,29 +36,60 @@ async function encryptFile(file, recipient, onProgress) {
   return new Blob(parts, { type: "application/octet-stream" });
 }
 
-function send(url, blob, meta, csrf, onProgress) {
+function post(url, body, csrf, { contentType, onProgress } = {}) {
   return new Promise((resolve, reject) => {
     const xhr = new XMLHttpRequest();
     xhr.open("POST", url);
     xhr.setRequestHeader("X-CSRFToken", csrf);
-    xhr.setRequestHeader("X-Document-Meta", metaHeader(meta));
-    xhr.setRequestHeader("Content-Type", "application/octet-stream");
-    xhr.upload.addEventListener("progress", (event) => {
-      if (event.lengthComputable) onProgress(event.loaded / event.total);
-    });
+    if (contentType) xhr.setRequestHeader("Content-Type", contentType);
+    if (onProgress) {
+      xhr.upload.addEventListener("progress", (event) => {
+        if (event.lengthComputable) onProgress(event.loaded);
+      });
+    }
     xhr.addEventListener("load", () => {
-      let body = {};
+      let data = {};
       try {
-        body = JSON.parse(xhr.responseText);
+        data = JSON.parse(xhr.responseText);
       } catch {
-        body = {};
+        data = {};
       }
-      if (xhr.status === 201) resolve(body);
-      else reject(new Error(body.message || form.dataset.msgFailed));
+      if (xhr.status >= 200 && xhr.status < 300) resolve(data);
+      else {
+        const error = new Error(data.message || form.dataset.msgFailed);
+        error.fatal = xhr.status >= 400 && xhr.status < 500;
+        reject(error);
+      }
     });
     xhr.addEventListener("error", () => reject(new Error(form.dataset.msgFailed)));
-    xhr.send(blob);
+    xhr.send(body);
   });
+}
+
+// Large files travel in parts (the server never holds a whole body in memory); a part
+// whose request fails on the network is sent again, up to three times.
+async function send(startUrl, blob, meta, csrf, onProgress) {
+  const session = await post(startUrl, JSON.stringify({ ...meta, size: blob.size }), csrf, {
+    contentType: "application/json",
+  });
+  let sent = 0;
+  for (let index = 0, offset = 0; offset < blob.size; index += 1) {
+    const part = blob.slice(offset, offset + session.part_size);
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        await post(`${session.parts_url}${index}/`, part, csrf, {
+          contentType: "application/octet-stream",
+          onProgress: (loaded) => onProgress((sent + loaded) / blob.size),
+        });
+        break;
+      } catch (error) {
+        if (error.fatal || attempt >= 3) throw error;
+      }
+    }
+    sent += part.size;
+    offset += part.size;
+  }
+  return post(session.finish_url, null, csrf);
 }
 
 if (form) {
@@ -104,7 +128,7 @@ if (form) {
       });
       setStatus(form.dataset.msgUploading);
       const csrf = form.querySelector("[name=csrfmiddlewaretoken]").value;
-      const result = await send(form.dataset.uploadUrl, blob, meta, csrf, (f) => {
+      const result = await send(form.dataset.startUrl, blob, meta, csrf, (f) => {
         progress.value = 50 + Math.round(f * 50);
       });
       progress.value = 100;
