@@ -38,12 +38,18 @@ def test_directory_query_count_is_constant(client, world, django_assert_max_num_
     with django_assert_max_num_queries(25):
         client.get(url)
     admin = world["users"]["network_admin"]
+    from networks.models import Membership
+    from workspace.accounts.models import User
+
+    users = User.objects.bulk_create(User(email=f"dir{i}@agency.example") for i in range(1000))
     for i in range(15):
         space = space_create(
             network=world["space"].network, name=f"Group {i}", slug=f"g-{i}", acting_user=admin
         )
-        for _ in range(5):
-            membership_set(space=space, user=UserFactory(), acting_user=admin)
+        membership_set(space=space, user=UserFactory(), acting_user=admin)
+    Membership.objects.bulk_create(
+        Membership(user=u, space=world["space"], role="member") for u in users
+    )
     with django_assert_max_num_queries(25):
         assert client.get(url).status_code == 200
 
