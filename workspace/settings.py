@@ -64,6 +64,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First, so every response (redirects and errors too) carries and counts its request id.
+    "workspace.logging.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "workspace.middleware.SecurityHeadersMiddleware",
     "workspace.middleware.LoginRateLimitMiddleware",
@@ -294,9 +296,32 @@ DEFAULT_FROM_EMAIL = env.str("WORKSPACE_FROM_EMAIL", default="workspace@localhos
 ANONYMOUS_USER_NAME = None
 GUARDIAN_RAISE_403 = False
 
+# Logs go to stderr (stdout stays clean for command output such as dumpdata), one JSON
+# object per line unless WORKSPACE_LOG_FORMAT=text (the default in DEBUG). The handler's
+# filters add the request id and redact secrets, whichever logger emitted the record.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {
+        "request_id": {"()": "workspace.logging.RequestIdFilter"},
+        "redact": {"()": "workspace.logging.RedactingFilter"},
+    },
+    "formatters": {
+        "json": {"()": "workspace.logging.JsonFormatter"},
+        "text": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "level": env.str("WORKSPACE_LOG_LEVEL", default="INFO"),
+            "filters": ["request_id", "redact"],
+            "formatter": "json"
+            if env.str("WORKSPACE_LOG_FORMAT", default="text" if DEBUG else "json").lower()
+            == "json"
+            else "text",
+        }
+    },
     "root": {"handlers": ["console"], "level": env.str("WORKSPACE_LOG_LEVEL", default="INFO")},
+    # Django's own console handler would print its records a second time, unredacted.
+    "loggers": {"django": {"handlers": [], "propagate": True}},
 }

@@ -6,11 +6,13 @@ from django.views.i18n import JavaScriptCatalog
 
 from documents import views as document_views
 from networks import views as network_views
-from workspace import views
+from workspace import health, views
 from workspace.accounts import views as account_views
 
 urlpatterns = [
     path("", views.home, name="home"),
+    path("healthz", health.healthz, name="healthz"),
+    path("metrics", health.metrics_view, name="metrics"),
     path("invitations/<str:token>/", network_views.invitation_accept, name="invitation_accept"),
     path("networks/<slug:slug>/", network_views.network_directory, name="network_directory"),
     path("networks/<slug:slug>/spaces/new/", network_views.space_create, name="space_create"),

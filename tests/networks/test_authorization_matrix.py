@@ -54,6 +54,11 @@ ROUTES: dict[str, tuple[str, set[str]]] = {
     "version_upload_start": ("POST", DOC_MANAGERS),
     "upload_part": ("POST", {"member_secret"}),  # the upload session's owner only
     "upload_finish": ("POST", {"member_secret"}),
+    # Public; details only for loopback callers and network admins (tests/test_health.py).
+    "healthz": ("GET", {"anonymous"} | MFA_USERS),
+    # The test client's REMOTE_ADDR is 127.0.0.1, a local scrape: allowed for everyone who
+    # gets past the MFA redirect. Non-local callers get 403 (tests/test_metrics.py).
+    "metrics": ("GET", {"anonymous"} | MFA_USERS),
 }
 # Statuses that mean "allowed" when not the default (200 or a redirect inside the app).
 ALLOWED_STATUS = {
@@ -144,6 +149,8 @@ def _url(name: str, world) -> str:
         "version_upload_start": {"document_id": document.pk},
         "upload_part": {"upload_id": session.pk, "index": 0},
         "upload_finish": {"upload_id": session.pk},
+        "healthz": {},
+        "metrics": {},
     }[name]
     return reverse(name, kwargs=kwargs)
 

@@ -1,0 +1,105 @@
+"""In-process counters and gauges, rendered in the Prometheus text exposition format.
+
+Each daphne process keeps its own numbers; Prometheus scrapes every process directly on
+its loopback port (`/metrics`, loopback only) and sums them. Names the application uses:
+
+- `http_requests_total{status="2xx"}`: HTTP responses by status class (RequestIdMiddleware);
+- `healthz_failures_total{check="cache"}`: failed `/healthz` checks;
+- `ws_connections_total`: WebSocket connections accepted;
+- `ws_connections_open`: WebSocket connections open now (a gauge: `inc` on connect,
+  `dec` on disconnect);
+- `ws_events_delivered_total`: events sent to sockets (live and replayed);
+- `ws_replays_total`: replays served after a `hello` with `resume`;
+- `ws_resyncs_total`: `resync` frames sent because a replay was impossible.
+
+A name ending in `_total` is a counter and only goes up; any other name is a gauge.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import threading
+
+_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
+_LABEL = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+# Bounds a label explosion (e.g. a label fed from user input): further series are dropped.
+MAX_SERIES_PER_METRIC = 200
+
+HELP: dict[str, str] = {
+    "http_requests_total": "HTTP responses by status class.",
+    "healthz_failures_total": "Failed /healthz checks, by check.",
+    "ws_connections_total": "WebSocket connections accepted.",
+    "ws_connections_open": "WebSocket connections open now.",
+    "ws_events_delivered_total": "Events delivered to WebSocket connections.",
+    "ws_replays_total": "Replays of missed events after a resume.",
+    "ws_resyncs_total": "Resync frames sent when a replay was impossible.",
+}
+
+LabelSet = tuple[tuple[str, str], ...]
+
+_lock = threading.Lock()
+_values: dict[str, dict[LabelSet, float]] = {}
+
+
+def _is_counter(name: str) -> bool:
+    return name.endswith("_total")
+
+
+def _labelset(labels: dict[str, object]) -> LabelSet:
+    for key in labels:
+        if not _LABEL.match(key) or key.startswith("__"):
+            raise ValueError(f"invalid label name {key!r}")
+    return tuple(sorted((key, str(value)) for key, value in labels.items()))
+
+
+def inc(name: str, value: float = 1, **labels: object) -> None:
+    """Add `value` to the series `name{labels}`; counters refuse a negative value."""
+    if not _NAME.match(name):
+        raise ValueError(f"invalid metric name {name!r}")
+    if not math.isfinite(value) or (value < 0 and _is_counter(name)):
+        raise ValueError(f"{name} cannot change by {value!r}")
+    key = _labelset(labels)
+    with _lock:
+        series = _values.setdefault(name, {})
+        if key not in series and len(series) >= MAX_SERIES_PER_METRIC:
+            return
+        series[key] = series.get(key, 0) + value
+
+
+def dec(name: str, value: float = 1, **labels: object) -> None:
+    """Subtract from a gauge (for example `ws_connections_open` on disconnect)."""
+    inc(name, -value, **labels)
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
+def render() -> str:
+    """All series in the Prometheus text format (version 0.0.4); known names appear at 0."""
+    with _lock:
+        snapshot = {name: dict(series) for name, series in _values.items()}
+    lines: list[str] = []
+    for name in sorted(set(snapshot) | set(HELP)):
+        if name in HELP:
+            lines.append(f"# HELP {name} {HELP[name]}")
+        lines.append(f"# TYPE {name} {'counter' if _is_counter(name) else 'gauge'}")
+        series = snapshot.get(name) or {(): 0}
+        for labelset, value in sorted(series.items()):
+            if labelset:
+                inner = ",".join(f'{key}="{_escape(val)}"' for key, val in labelset)
+                lines.append(f"{name}{{{inner}}} {_number(value)}")
+            else:
+                lines.append(f"{name} {_number(value)}")
+    return "\n".join(lines) + "\n"
+
+
+def reset() -> None:
+    """Forget every value (tests only)."""
+    with _lock:
+        _values.clear()
