@@ -211,7 +211,11 @@ def _msgids_from_template(source: str) -> set[tuple[str | None, str]]:
     msgids = set()
     tokens = [
         t
-        for t in tokenize.generate_tokens(io.StringIO(templatize(source)).readline)
+        # Indentation means nothing here; dropping it keeps tokenize from tripping on
+        # templatize()'s placeholder lines.
+        for t in tokenize.generate_tokens(
+            io.StringIO("\n".join(ln.lstrip() for ln in templatize(source).splitlines())).readline
+        )
         if t.type in (tokenize.NAME, tokenize.STRING, tokenize.OP)
     ]
     for i, tok in enumerate(tokens[:-2]):
