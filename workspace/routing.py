@@ -1,3 +1,9 @@
-"""WebSocket routes (the consumers arrive with the real-time issue)."""
+"""WebSocket routes. Only this module (and urls.py) imports consumers."""
 
-websocket_urlpatterns: list = []
+from django.urls import path
+
+from messaging.consumers import RealtimeConsumer
+
+websocket_urlpatterns: list = [
+    path("ws/", RealtimeConsumer.as_asgi()),
+]

@@ -5,6 +5,7 @@ from django.urls import include, path
 from django.views.i18n import JavaScriptCatalog
 
 from documents import views as document_views
+from messaging import views as messaging_views
 from networks import views as network_views
 from workspace import health, views
 from workspace.accounts import views as account_views
@@ -36,6 +37,39 @@ urlpatterns = [
         "spaces/<int:space_id>/requests/<int:request_id>/",
         network_views.join_request_decide,
         name="join_request_decide",
+    ),
+    # Discussions (messaging): topics and messages of a space.
+    path("spaces/<int:space_id>/topics/", messaging_views.topic_list, name="topic_list"),
+    path("spaces/<int:space_id>/topics/new/", messaging_views.topic_create, name="topic_create"),
+    path(
+        "spaces/<int:space_id>/topics/<int:topic_id>/",
+        messaging_views.topic_detail,
+        name="topic_detail",
+    ),
+    path(
+        "spaces/<int:space_id>/topics/<int:topic_id>/post/",
+        messaging_views.message_post,
+        name="message_post",
+    ),
+    path(
+        "spaces/<int:space_id>/messages/<int:message_id>/edit/",
+        messaging_views.message_edit,
+        name="message_edit",
+    ),
+    path(
+        "spaces/<int:space_id>/messages/<int:message_id>/delete/",
+        messaging_views.message_delete,
+        name="message_delete",
+    ),
+    path(
+        "spaces/<int:space_id>/messages/<int:message_id>/revisions/",
+        messaging_views.message_revisions,
+        name="message_revisions",
+    ),
+    path(
+        "spaces/<int:space_id>/messages/<int:message_id>/react/",
+        messaging_views.reaction_toggle,
+        name="reaction_toggle",
     ),
     path("spaces/<int:space_id>/documents/", document_views.document_list, name="document_list"),
     path("spaces/<int:space_id>/documents/new/", document_views.document_new, name="document_new"),

@@ -59,6 +59,15 @@ ROUTES: dict[str, tuple[str, set[str]]] = {
     # The test client's REMOTE_ADDR is 127.0.0.1, a local scrape: allowed for everyone who
     # gets past the MFA redirect. Non-local callers get 403 (tests/test_metrics.py).
     "metrics": ("GET", {"anonymous"} | MFA_USERS),
+    # Discussions. The matrix message is OPEN, TLP:GREEN, written by member_open.
+    "topic_list": ("GET", MEMBERS),
+    "topic_create": ("POST", UPLOADERS),
+    "topic_detail": ("GET", MEMBERS),
+    "message_post": ("POST", UPLOADERS),
+    "message_edit": ("GET", {"member_open"}),  # the author only
+    "message_delete": ("POST", {"member_open", "moderator"}),
+    "message_revisions": ("GET", MEMBERS),
+    "reaction_toggle": ("POST", UPLOADERS),
 }
 # Statuses that mean "allowed" when not the default (200 or a redirect inside the app).
 ALLOWED_STATUS = {
@@ -120,6 +129,7 @@ def _url(name: str, world) -> str:
     membership = space.memberships.filter(user=world["users"]["member_open"]).get()
     join_request = JoinRequest.objects.create(space=space, user=world["users"]["non_member"])
     document = _matrix_document(world)
+    message = _matrix_message(world)
     from documents.models import UploadSession
 
     session = UploadSession.objects.create(
@@ -151,8 +161,25 @@ def _url(name: str, world) -> str:
         "upload_finish": {"upload_id": session.pk},
         "healthz": {},
         "metrics": {},
+        "topic_list": {"space_id": space.pk},
+        "topic_create": {"space_id": space.pk},
+        "topic_detail": {"space_id": space.pk, "topic_id": message.topic_id},
+        "message_post": {"space_id": space.pk, "topic_id": message.topic_id},
+        "message_edit": {"space_id": space.pk, "message_id": message.pk},
+        "message_delete": {"space_id": space.pk, "message_id": message.pk},
+        "message_revisions": {"space_id": space.pk, "message_id": message.pk},
+        "reaction_toggle": {"space_id": space.pk, "message_id": message.pk},
     }[name]
     return reverse(name, kwargs=kwargs)
+
+
+def _matrix_message(world):
+    from messaging.services import message_post, topic_create
+
+    space, author = world["space"], world["users"]["member_open"]
+    topic = topic_create(space=space, name="Matrix topic", acting_user=author)
+    return message_post(space=space, topic=topic, body="matrix message", level=0, tlp="GREEN",
+                        acting_user=author)
 
 
 def _matrix_document(world):
@@ -181,6 +208,10 @@ POST_DATA = {
     "membership_status": {"status": "suspended"},
     "join_request_decide": {"decision": "approve", "role": "member", "clearance": "0"},
     "join_request_create": {"message": "please"},
+    "topic_create": {"name": "Another topic"},
+    "message_post": {"body": "hi", "level": "0", "tlp": "GREEN",
+                     "client_id": "6f1c2a3e-1b7d-4c55-9a51-0d2e3f4a5b6c"},
+    "reaction_toggle": {"emoji": "+1"},
 }
 
 

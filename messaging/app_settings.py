@@ -1,0 +1,35 @@
+"""Messaging limits in one typed object; each may be overridden by a Django setting."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.conf import settings
+
+
+@dataclass(frozen=True)
+class MessagingSettings:
+    max_frame_bytes: int
+    max_body_chars: int
+    frame_rate_per_second: float
+    frame_burst: int
+    user_writes_per_minute: int
+    resync_gap: int
+    poll_seconds: float
+    session_check_seconds: float
+    page_size: int
+
+
+def messaging_settings() -> MessagingSettings:
+    """Read at call time, so tests may override a setting with pytest-django's `settings`."""
+    return MessagingSettings(
+        max_frame_bytes=getattr(settings, "MESSAGING_MAX_FRAME_BYTES", 64 * 1024),
+        max_body_chars=getattr(settings, "MESSAGING_MAX_BODY_CHARS", 20_000),
+        frame_rate_per_second=getattr(settings, "MESSAGING_FRAME_RATE_PER_SECOND", 10.0),
+        frame_burst=getattr(settings, "MESSAGING_FRAME_BURST", 40),
+        user_writes_per_minute=getattr(settings, "MESSAGING_USER_WRITES_PER_MINUTE", 240),
+        resync_gap=getattr(settings, "MESSAGING_RESYNC_GAP", 1000),
+        poll_seconds=getattr(settings, "MESSAGING_POLL_SECONDS", 5.0),
+        session_check_seconds=getattr(settings, "MESSAGING_SESSION_CHECK_SECONDS", 1.0),
+        page_size=getattr(settings, "MESSAGING_PAGE_SIZE", 50),
+    )

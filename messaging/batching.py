@@ -1,0 +1,81 @@
+"""Run many sockets' small database reads in one thread hop.
+
+A doorbell reaches every socket of a space at once; each then needs its own visibility
+query (the access rule is per user). Done one `database_sync_to_async` call per socket,
+the thread hop and (with CONN_MAX_AGE=0) a new connection dominate. The batcher gathers
+the calls that arrive within a short window and runs them together, on one connection,
+each still exactly the per-user function it was: nothing about access is shared or cached.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+from collections.abc import Callable
+from typing import Any
+
+from channels.db import database_sync_to_async
+from django.db import close_old_connections
+
+WINDOW_SECONDS = 0.002
+
+_Call = tuple[Callable[..., Any], tuple[Any, ...], "asyncio.Future[Any]"]
+
+
+def _run_all(calls: list[tuple[Callable[..., Any], tuple[Any, ...]]]) -> list[tuple[bool, Any]]:
+    results: list[tuple[bool, Any]] = []
+    try:
+        for fn, args in calls:
+            try:
+                results.append((True, fn(*args)))
+            except Exception as exc:  # noqa: BLE001 - handed back to that caller only
+                results.append((False, exc))
+    finally:
+        close_old_connections()  # in this context, where the connection was opened
+    return results
+
+
+class Batcher:
+    def __init__(self) -> None:
+        self.pending: list[_Call] = []
+        self.flusher: asyncio.Task[None] | None = None
+
+    async def run(self, fn: Callable[..., Any], *args: Any) -> Any:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        self.pending.append((fn, args, future))
+        if self.flusher is None:
+            self.flusher = loop.create_task(self._flush())
+        return await future
+
+    async def _flush(self) -> None:
+        await asyncio.sleep(WINDOW_SECONDS)
+        batch, self.pending, self.flusher = self.pending, [], None
+        try:
+            results = await database_sync_to_async(_run_all)([(f, a) for f, a, _ in batch])
+        except BaseException as exc:
+            for _fn, _args, future in batch:
+                if not future.done():
+                    future.set_exception(exc if isinstance(exc, Exception) else RuntimeError())
+            raise
+        for (_fn, _args, future), (ok, value) in zip(batch, results, strict=True):
+            if future.done():
+                continue  # its socket went away meanwhile
+            if ok:
+                future.set_result(value)
+            else:
+                future.set_exception(value)
+
+
+_batchers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Batcher] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+async def batched(fn: Callable[..., Any], *args: Any) -> Any:
+    """`await batched(fn, *args)`: like database_sync_to_async(fn)(*args), shared hop."""
+    loop = asyncio.get_running_loop()
+    batcher = _batchers.get(loop)
+    if batcher is None:
+        batcher = _batchers[loop] = Batcher()
+    return await batcher.run(fn, *args)

@@ -1,0 +1,334 @@
+"""The `/ws/` socket: parse a frame, check access, call a service, send.
+
+Delivery is exactly-once and in seq order per space because it never trusts the channel
+layer for content: a doorbell only says "space S reached seq N", and the socket reads
+the events it may see after the last seq it has examined (`scanned[S]`) from the
+database, with the access rule applied in SQL. Replay on `hello`, live doorbells, the
+periodic poll and `sync` all go through `_catch_up`, under one asyncio.Lock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from typing import Any
+
+from channels.db import aclose_old_connections, database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.core.exceptions import ObjectDoesNotExist, PermissionDenied, ValidationError
+
+from messaging import handlers, protocol
+from messaging.app_settings import messaging_settings
+from messaging.batching import batched
+from messaging.events import PRESENCE, TYPING, event_frame, send_ephemeral, space_group
+from messaging.selectors import visible_events_after
+from workspace.realtime import user_group
+
+logger = logging.getLogger(__name__)
+
+# Close codes (4000-4999 are the application's own).
+CLOSE_UNAUTHENTICATED = 4401  # no session, the session ended, or the account is disabled
+CLOSE_FORBIDDEN = 4403  # authenticated but MFA is not set up
+
+
+class RealtimeConsumer(AsyncWebsocketConsumer):
+    # --- connection -------------------------------------------------------------
+
+    async def connect(self) -> None:
+        self.limits = messaging_settings()
+        self.scanned: dict[int, int] = {}  # space id -> last seq examined (delivered or hidden)
+        self.clearance: dict[int, int] = {}  # a hint to skip doorbells; never decides delivery
+        self.lock = asyncio.Lock()
+        self.hello_done = False
+        self.closed = False
+        self.poll_task: asyncio.Task[None] | None = None
+        self.bucket = protocol.TokenBucket(
+            rate=self.limits.frame_rate_per_second, burst=self.limits.frame_burst
+        )
+        user = self.scope.get("user")
+        session = self.scope.get("session")
+        await self.accept()  # accept first, so the browser sees our close code
+        if user is None or not user.is_authenticated or session is None:
+            await self._close(CLOSE_UNAUTHENTICATED)
+            return
+        self.user = user
+        self.user_id = user.pk
+        self.session_key = session.session_key
+        self.session_checked_at = 0.0
+        if not await self._session_valid(force=True):
+            await self._close(CLOSE_UNAUTHENTICATED)
+            return
+        if not await database_sync_to_async(handlers.has_mfa)(self.user):
+            await self._close(CLOSE_FORBIDDEN)
+            return
+        await self.channel_layer.group_add(user_group(self.user_id), self.channel_name)
+
+    async def disconnect(self, code: int) -> None:
+        self.closed = True
+        if self.poll_task is not None:
+            self.poll_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self.poll_task
+        if not hasattr(self, "user_id"):
+            return
+        await self.channel_layer.group_discard(user_group(self.user_id), self.channel_name)
+        for space_id in list(self.scanned):
+            await self.channel_layer.group_discard(space_group(space_id), self.channel_name)
+            with contextlib.suppress(Exception):  # presence is best effort
+                await self._presence(space_id, "offline")
+
+    async def _close(self, code: int) -> None:
+        if not self.closed:
+            self.closed = True
+            await self.close(code=code)
+
+    async def send_json(self, content: dict[str, Any]) -> None:
+        if not self.closed:
+            await self.send(text_data=json.dumps(content, separators=(",", ":")))
+
+    # --- session and access -------------------------------------------------------
+
+    async def _session_valid(self, *, force: bool = False) -> bool:
+        """The socket's own session still exists and is this active user's; at most 1 s old."""
+        loop = asyncio.get_running_loop()
+        if not force and loop.time() - self.session_checked_at < self.limits.session_check_seconds:
+            return True
+        user = await batched(handlers.session_user, self.session_key, self.user_id)
+        if user is None:
+            await self._close(CLOSE_UNAUTHENTICATED)
+            return False
+        self.user = user  # fresh: is_active and the rest come from the database
+        self.session_checked_at = loop.time()
+        return True
+
+    # --- inbound frames -----------------------------------------------------------
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if self.closed:
+            return
+        ref = None
+        try:
+            if text_data is None:
+                raise protocol.ProtocolError("invalid_frame", "Frames are JSON text.")
+            if not self.bucket.take():
+                raise protocol.ProtocolError("rate_limited", "Too many frames; slow down.")
+            data = protocol.decode(text_data, max_bytes=self.limits.max_frame_bytes)
+            ref = protocol.ref_of(data)
+            frame = protocol.parse(data)
+            if not await self._session_valid(force=True):
+                return
+            if frame.type != "hello" and not self.hello_done:
+                raise protocol.ProtocolError("hello_required", "Send hello first.", ref)
+            await getattr(self, f"_on_{frame.type}")(frame)
+        except protocol.ProtocolError as exc:
+            await self.send_json(protocol.error_frame(exc.code, exc.message, exc.ref or ref))
+        except PermissionDenied:
+            await self.send_json(protocol.error_frame("forbidden", "Not allowed.", ref))
+        except ObjectDoesNotExist:
+            await self.send_json(protocol.error_frame("not_found", "Not found.", ref))
+        except ValidationError as exc:
+            code = getattr(exc, "code", None) or "invalid"
+            await self.send_json(protocol.error_frame(str(code), " ".join(exc.messages), ref))
+        except Exception:
+            logger.exception("realtime frame failed")
+            await self.send_json(protocol.error_frame("server_error", "Something went wrong.", ref))
+
+    async def _ack(self, frame: protocol.Frame, **extra: Any) -> None:
+        await self.send_json({"type": "ack", "ref": frame.client_id, "for": frame.type, **extra})
+
+    async def _on_hello(self, frame: protocol.Frame) -> None:
+        if self.hello_done:
+            raise protocol.ProtocolError(
+                "already_hello", "hello was already sent.", frame.client_id
+            )
+        spaces = await database_sync_to_async(handlers.visible_spaces)(self.user)
+        # Join the groups before reading the heads, so no doorbell can fall in between.
+        for space_id in spaces:
+            await self.channel_layer.group_add(space_group(space_id), self.channel_name)
+        heads = await database_sync_to_async(handlers.heads)(list(spaces))
+        async with self.lock:
+            self.clearance.update(spaces)
+            for space_id, head in heads.items():
+                self.scanned[space_id] = head
+        self.hello_done = True
+        denied = sorted(set(frame.resume) - set(spaces))
+        for space_id, last_seq in sorted(frame.resume.items()):
+            if space_id not in spaces:
+                continue
+            if last_seq > heads[space_id]:
+                await self.send_json({"type": "resync", "space_id": space_id,
+                                      "seq": heads[space_id], "reason": "unknown_seq"})
+                continue
+            async with self.lock:
+                self.scanned[space_id] = last_seq
+            await self._catch_up(space_id)
+        await self._ack(frame, spaces={str(s): self.scanned.get(s, 0) for s in spaces},
+                        denied=denied)
+        for space_id in spaces:
+            await self._presence(space_id, "online")
+        self.poll_task = asyncio.ensure_future(self._poll())
+
+    async def _on_sync(self, frame: protocol.Frame) -> None:
+        if frame.space_id is not None and frame.space_id not in self.scanned:
+            raise PermissionDenied
+        for space_id in [frame.space_id] if frame.space_id else list(self.scanned):
+            await self._catch_up(space_id)
+        await self._ack(frame, spaces={str(s): v for s, v in self.scanned.items()})
+
+    async def _write(self, fn: Any, frame: protocol.Frame) -> None:
+        """Run a write (fresh access check inside), deliver its event, then ack."""
+        result = await database_sync_to_async(fn)(self.user, frame)
+        if frame.space_id in self.scanned:
+            await self._catch_up(frame.space_id)  # the writer sees its own event at once
+        await self._ack(frame, **result)
+
+    async def _on_post(self, frame: protocol.Frame) -> None:
+        await self._write(handlers.post, frame)
+
+    async def _on_edit(self, frame: protocol.Frame) -> None:
+        await self._write(handlers.edit, frame)
+
+    async def _on_delete(self, frame: protocol.Frame) -> None:
+        await self._write(handlers.delete, frame)
+
+    async def _on_react(self, frame: protocol.Frame) -> None:
+        await self._write(handlers.react, frame)
+
+    async def _on_read(self, frame: protocol.Frame) -> None:
+        await self._write(handlers.read, frame)
+
+    async def _on_typing(self, frame: protocol.Frame) -> None:
+        assert frame.space_id is not None
+        who = await database_sync_to_async(handlers.typing)(self.user, frame)
+        await send_ephemeral(frame.space_id, {
+            "type": TYPING, "space_id": frame.space_id, "topic_id": frame.topic_id,
+            "user": who, "origin": self.channel_name,
+        })
+
+    # --- delivery -----------------------------------------------------------------
+
+    async def _catch_up(self, space_id: int, upto: int | None = None) -> None:
+        """Send every visible event after scanned[space_id], in order, exactly once.
+
+        `upto`: a seq known to be committed with everything before it (a doorbell's).
+        """
+        if not await self._session_valid():
+            return
+        async with self.lock:
+            after = self.scanned.get(space_id)
+            if after is None or self.closed:
+                return
+            if upto is not None and upto <= after:
+                return
+            batch = await batched(
+                _frames_after, self.user, space_id, after, self.limits.resync_gap, upto
+            )
+            if batch.overflow:
+                await self.send_json({"type": "resync", "space_id": space_id,
+                                      "seq": batch.head, "reason": "gap"})
+            else:
+                for frame in batch.frames:
+                    await self.send_json(frame)
+            self.scanned[space_id] = max(after, batch.head)
+
+    async def space_event(self, message: dict[str, Any]) -> None:
+        """Doorbell: space S reached seq N. Duplicates and hidden events cost no query."""
+        space_id, seq = message["space_id"], message["seq"]
+        if self.scanned.get(space_id, seq) >= seq:
+            return
+        if message["level"] > self.clearance.get(space_id, -1):
+            return  # left unscanned: the next catch-up skips it in SQL
+        if message["tlp"] == "RED" and self.user_id != message["author_id"] and (
+            self.user_id not in message["recipient_ids"]
+        ):
+            return
+        await self._catch_up(space_id, upto=seq)
+
+    async def _poll(self) -> None:
+        """Safety net for dropped doorbells: compare heads every few seconds."""
+        ticks = 0
+        while not self.closed:
+            await asyncio.sleep(self.limits.poll_seconds)
+            ticks += 1
+            try:
+                await aclose_old_connections()
+                if ticks % 6 == 0:
+                    await self._recheck_spaces(None)
+                heads = await database_sync_to_async(handlers.heads)(list(self.scanned))
+                for space_id, head in heads.items():
+                    if head > self.scanned.get(space_id, head):
+                        await self._catch_up(space_id)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("realtime poll failed")
+
+    # --- revocation -----------------------------------------------------------------
+
+    async def access_changed(self, message: dict[str, Any]) -> None:
+        """The user's rights changed (networks, accounts): re-check session and spaces now."""
+        if not await self._session_valid(force=True):
+            return
+        if not await database_sync_to_async(handlers.has_mfa)(self.user):
+            await self._close(CLOSE_FORBIDDEN)
+            return
+        if self.hello_done:
+            await self._recheck_spaces(message.get("space_id"))
+
+    async def _recheck_spaces(self, only: int | None) -> None:
+        spaces = await database_sync_to_async(handlers.visible_spaces)(self.user)
+        candidates = {only} if only is not None else set(self.scanned) | set(spaces)
+        for space_id in sorted(candidates):
+            now = spaces.get(space_id)
+            if space_id in self.scanned and now is None:
+                async with self.lock:
+                    self.scanned.pop(space_id, None)
+                    self.clearance.pop(space_id, None)
+                await self.channel_layer.group_discard(space_group(space_id), self.channel_name)
+                await self.send_json({"type": "resync", "space_id": space_id, "seq": None,
+                                      "reason": "access_ended"})
+            elif now is not None and (space_id not in self.scanned
+                                      or self.clearance.get(space_id) != now):
+                reason = "access_granted" if space_id not in self.scanned else "clearance_changed"
+                await self.channel_layer.group_add(space_group(space_id), self.channel_name)
+                head = (await database_sync_to_async(handlers.heads)([space_id]))[space_id]
+                async with self.lock:
+                    self.scanned[space_id] = head
+                    self.clearance[space_id] = now
+                await self.send_json({"type": "resync", "space_id": space_id, "seq": head,
+                                      "reason": reason})
+
+    # --- ephemeral: typing and presence ---------------------------------------------
+
+    async def _presence(self, space_id: int, state: str) -> None:
+        await send_ephemeral(space_id, {
+            "type": PRESENCE, "space_id": space_id, "state": state,
+            "user": {"id": self.user_id, "name": handlers.display_name(self.user)},
+            "origin": self.channel_name,
+        })
+
+    async def space_typing(self, message: dict[str, Any]) -> None:
+        if message["space_id"] in self.scanned and message["origin"] != self.channel_name:
+            await self.send_json({"type": "typing", "space_id": message["space_id"],
+                                  "topic_id": message["topic_id"], "user": message["user"]})
+
+    async def space_presence(self, message: dict[str, Any]) -> None:
+        if message["space_id"] in self.scanned and message["origin"] != self.channel_name:
+            await self.send_json({"type": "presence", "space_id": message["space_id"],
+                                  "state": message["state"], "user": message["user"]})
+
+
+class _Frames:
+    def __init__(self, head: int, frames: list[dict[str, Any]], overflow: bool) -> None:
+        self.head, self.frames, self.overflow = head, frames, overflow
+
+
+def _frames_after(
+    user: Any, space_id: int, after: int, limit: int, upto: int | None = None
+) -> _Frames:
+    batch = visible_events_after(
+        user=user, space_id=space_id, after_seq=after, limit=limit, upto=upto
+    )
+    return _Frames(batch.head, [event_frame(e) for e in batch.events], batch.overflow)

@@ -1,0 +1,132 @@
+"""The consumer's small synchronous steps: fresh checks and service calls per frame.
+
+Each runs in `database_sync_to_async`; each re-checks access against the database (a
+checker built at connect time is never reused), then calls the same service the HTML
+views call.
+"""
+
+from __future__ import annotations
+
+import time
+from importlib import import_module
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import HASH_SESSION_KEY, SESSION_KEY, get_user_model
+from django.core.exceptions import PermissionDenied
+from django.utils.crypto import constant_time_compare
+
+from messaging import selectors, services
+from messaging.models import Message, Topic
+from messaging.protocol import Frame
+from networks.access import Action, access_space, clearance_in_effect, user_has_completed_mfa
+from networks.models import Membership, MembershipStatus
+
+
+def display_name(user: Any) -> str:
+    return user.display_name or user.email
+
+
+def has_mfa(user: Any) -> bool:
+    return user_has_completed_mfa(user)
+
+
+def session_user(session_key: str | None, user_id: int) -> Any | None:
+    """The active user if `session_key` is still this user's live session, else None.
+
+    Catches logout, a session ended through usersessions, expiry (idle and absolute),
+    a password change (the session hash no longer matches) and a disabled account.
+    """
+    from workspace.accounts.receivers import SESSION_LOGIN_AT
+
+    if not session_key:
+        return None
+    store = import_module(settings.SESSION_ENGINE).SessionStore(session_key)
+    data = store.load()  # {} when missing or expired
+    if str(data.get(SESSION_KEY)) != str(user_id):
+        return None
+    login_at = data.get(SESSION_LOGIN_AT)
+    if login_at is None or time.time() - login_at > settings.WORKSPACE_SESSION_ABSOLUTE_TIMEOUT:
+        return None
+    user = get_user_model().objects.filter(pk=user_id, is_active=True).first()
+    if user is None:
+        return None
+    session_hash = data.get(HASH_SESSION_KEY)
+    if not session_hash or not constant_time_compare(session_hash, user.get_session_auth_hash()):
+        return None
+    return user
+
+
+def visible_spaces(user: Any) -> dict[int, int]:
+    """{space id: clearance in effect} for every space the user may view now."""
+    found = {}
+    candidates = Membership.objects.filter(
+        user_id=user.pk, status=MembershipStatus.ACTIVE
+    ).values_list("space_id", flat=True)
+    for space_id in candidates:
+        try:
+            membership = access_space(user, space_id, action=Action.VIEW)
+        except PermissionDenied:
+            continue
+        found[space_id] = clearance_in_effect(membership)
+    return found
+
+
+def heads(space_ids: list[int]) -> dict[int, int]:
+    return selectors.space_heads(space_ids=space_ids)
+
+
+def _visible_message(user: Any, frame: Frame) -> Message:
+    """The message, if the user may see it in the frame's space; hidden and missing alike
+    raise DoesNotExist, so probing ids reveals nothing."""
+    access_space(user, frame.space_id, action=Action.VIEW)  # type: ignore[arg-type]
+    return selectors.visible_messages(user=user, space_id=frame.space_id).get(  # type: ignore[arg-type]
+        pk=frame.message_id
+    )
+
+
+def post(user: Any, frame: Frame) -> dict[str, Any]:
+    membership = access_space(user, frame.space_id, action=Action.POST)  # type: ignore[arg-type]
+    topic = Topic.objects.get(pk=frame.topic_id, space_id=membership.space_id)
+    message = services.message_post(
+        space=membership.space, topic=topic, body=frame.body or "", level=frame.level,
+        tlp=frame.tlp or "", recipients=list(frame.recipient_ids), client_id=frame.client_id,
+        acting_user=user,
+    )
+    return {"message_id": message.pk, "seq": message.seq,
+            "duplicate": bool(getattr(message, "idempotent_replay", False))}
+
+
+def edit(user: Any, frame: Frame) -> dict[str, Any]:
+    message = services.message_edit(
+        message=_visible_message(user, frame), body=frame.body or "", acting_user=user
+    )
+    return {"message_id": message.pk}
+
+
+def delete(user: Any, frame: Frame) -> dict[str, Any]:
+    message = services.message_delete(message=_visible_message(user, frame), acting_user=user)
+    return {"message_id": message.pk}
+
+
+def react(user: Any, frame: Frame) -> dict[str, Any]:
+    present = services.reaction_toggle(
+        message=_visible_message(user, frame), emoji=frame.emoji or "", acting_user=user,
+        present=frame.present,
+    )
+    return {"message_id": frame.message_id, "emoji": frame.emoji, "present": present}
+
+
+def read(user: Any, frame: Frame) -> dict[str, Any]:
+    access_space(user, frame.space_id, action=Action.VIEW)  # type: ignore[arg-type]
+    topic = Topic.objects.get(pk=frame.topic_id, space_id=frame.space_id)
+    marker = services.read_mark(topic=topic, seq=frame.seq or 0, acting_user=user)
+    unread = selectors.unread_by_topic(user=user, space_id=topic.space_id)
+    return {"topic_id": topic.pk, "seq": marker.last_seq,
+            "unread": {str(k): v for k, v in unread.items()}}
+
+
+def typing(user: Any, frame: Frame) -> dict[str, Any]:
+    access_space(user, frame.space_id, action=Action.POST)  # type: ignore[arg-type]
+    Topic.objects.get(pk=frame.topic_id, space_id=frame.space_id)
+    return {"id": user.pk, "name": display_name(user)}

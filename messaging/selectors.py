@@ -1,0 +1,159 @@
+"""Reads for messaging: what a user may see, for pages and for real-time delivery."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet
+
+from messaging.models import Event, Mention, Message, Reaction, ReadMarker, SpaceSequence, Topic
+from networks.access import ItemLabels, filter_visible
+from networks.clearance import TLP
+
+
+def message_labels(message: Message) -> ItemLabels:
+    """What the access rule needs to know about one message (one query for TLP:RED)."""
+    recipients: frozenset[int] = frozenset()
+    if message.tlp == TLP.RED:
+        recipients = frozenset(message.recipients.values_list("pk", flat=True))
+    return ItemLabels(
+        space_id=message.space_id, level=message.level, tlp=message.tlp,
+        author_id=message.author_id, recipient_ids=recipients,
+    )
+
+
+def visible_messages(*, user: Any, space_id: int) -> QuerySet[Message]:
+    return filter_visible(Message.objects.filter(space_id=space_id), user)
+
+
+def topic_messages(*, user: Any, topic: Topic) -> QuerySet[Message]:
+    """The topic's messages the user may see, oldest first, with what a page shows."""
+    return (
+        visible_messages(user=user, space_id=topic.space_id)
+        .filter(topic=topic)
+        .select_related("author", "deleted_by")
+        .prefetch_related(
+            "recipients",
+            Prefetch("reactions", queryset=Reaction.objects.order_by("emoji", "user_id")),
+        )
+        .order_by("seq")
+    )
+
+
+def space_head(*, space_id: int) -> int:
+    """The last seq handed out in the space (0 before the first event)."""
+    value = SpaceSequence.objects.filter(space_id=space_id).values_list("last_seq", flat=True)
+    return next(iter(value), 0)
+
+
+def space_heads(*, space_ids: list[int]) -> dict[int, int]:
+    found = dict(
+        SpaceSequence.objects.filter(space_id__in=space_ids).values_list("space_id", "last_seq")
+    )
+    return {space_id: found.get(space_id, 0) for space_id in space_ids}
+
+
+@dataclass(frozen=True)
+class EventBatch:
+    """Visible events after a seq, up to the head read first (all of them committed)."""
+
+    head: int
+    events: list[Event]
+    overflow: bool  # more than `limit` visible events: the client must resync
+
+
+def visible_events_after(
+    *, user: Any, space_id: int, after_seq: int, limit: int, upto: int | None = None
+) -> EventBatch:
+    """The one path for replay and live delivery: the access rule is applied in SQL.
+
+    The head is read first; seq order is commit order (the seq is assigned under a row
+    lock), so every event up to the head has committed and none can appear later. A
+    doorbell's seq is such a head too (it rings after commit), which saves the query.
+    """
+    head = upto if upto is not None else space_head(space_id=space_id)
+    if head <= after_seq:
+        return EventBatch(head=head, events=[], overflow=False)
+    events = list(
+        filter_visible(
+            Event.objects.filter(space_id=space_id, seq__gt=after_seq, seq__lte=head), user
+        ).order_by("seq")[: limit + 1]
+    )
+    if len(events) > limit:
+        return EventBatch(head=head, events=[], overflow=True)
+    return EventBatch(head=head, events=events, overflow=False)
+
+
+def unread_by_topic(*, user: Any, space_id: int) -> dict[int, int]:
+    """Unread visible messages per topic (not one's own, not deleted)."""
+    markers = ReadMarker.objects.filter(user_id=user.pk, topic_id=OuterRef("topic_id"))
+    read_past = Exists(markers.filter(last_seq__gte=OuterRef("seq")))
+    rows = (
+        visible_messages(user=user, space_id=space_id)
+        .filter(deleted_at__isnull=True)
+        .exclude(author_id=user.pk)
+        .filter(~read_past)
+        .values("topic_id")
+        .annotate(n=Count("pk"))
+        .values_list("topic_id", "n")
+    )
+    return dict(rows)
+
+
+def topics_with_unread(*, user: Any, space_id: int) -> list[Topic]:
+    """Topics of the space, most recently active first, each with `.unread`."""
+    unread = unread_by_topic(user=user, space_id=space_id)
+    topics = list(
+        Topic.objects.filter(space_id=space_id).select_related("created_by")
+        .order_by("-last_seq", "name")
+    )
+    for topic in topics:
+        topic.unread = unread.get(topic.pk, 0)  # type: ignore[attr-defined]
+    return topics
+
+
+def unread_mentions(*, user: Any, space_id: int) -> int:
+    messages = visible_messages(user=user, space_id=space_id).filter(deleted_at__isnull=True)
+    return Mention.objects.filter(
+        user_id=user.pk, read_at__isnull=True, message__in=messages
+    ).count()
+
+
+def reaction_summary(message: Message) -> list[dict[str, Any]]:
+    """[{emoji, count, user_ids}] from prefetched reactions."""
+    by_emoji: dict[str, list[int]] = {}
+    for reaction in message.reactions.all():
+        by_emoji.setdefault(reaction.emoji, []).append(reaction.user_id)
+    return [{"emoji": e, "count": len(ids), "user_ids": ids} for e, ids in by_emoji.items()]
+
+
+def mentionable_members(*, space_id: int, names: set[str]) -> list[Any]:
+    """Active members whose display name or email matches one of `names` (case-insensitive)."""
+    from networks.models import Membership, MembershipStatus
+
+    if not names:
+        return []
+    match = Q()
+    for name in names:
+        match |= Q(user__display_name__iexact=name) | Q(user__email__iexact=name)
+    return [
+        m.user
+        for m in Membership.objects.filter(space_id=space_id, status=MembershipStatus.ACTIVE)
+        .filter(match)
+        .select_related("user")
+    ]
+
+
+def space_member_users(*, space_id: int, exclude_id: int | None = None) -> QuerySet[Any]:
+    """Active members of the space (candidate TLP:RED recipients), by name."""
+    from django.contrib.auth import get_user_model
+
+    from networks.models import MembershipStatus
+
+    users = get_user_model().objects.filter(
+        memberships__space_id=space_id, memberships__status=MembershipStatus.ACTIVE
+    )
+    if exclude_id is not None:
+        users = users.exclude(pk=exclude_id)
+    return users.order_by("display_name", "email")
