@@ -22,17 +22,38 @@ WINDOW_SECONDS = 0.002
 _Call = tuple[Callable[..., Any], tuple[Any, ...], "asyncio.Future[Any]"]
 
 
+class Grouped:
+    """Marks a call that may share work with others of the same `fn` and `key`:
+    `fn(key, [item, ...])` returns one result per item, in order."""
+
+    def __init__(self, key: Any, item: Any) -> None:
+        self.key, self.item = key, item
+
+
 def _run_all(calls: list[tuple[Callable[..., Any], tuple[Any, ...]]]) -> list[tuple[bool, Any]]:
-    results: list[tuple[bool, Any]] = []
+    results: list[tuple[bool, Any] | None] = [None] * len(calls)
+    groups: dict[tuple[Any, Any], list[int]] = {}
     try:
-        for fn, args in calls:
+        for i, (fn, args) in enumerate(calls):
+            if args and isinstance(args[0], Grouped):
+                groups.setdefault((fn, args[0].key), []).append(i)
+                continue
             try:
-                results.append((True, fn(*args)))
+                results[i] = (True, fn(*args))
             except Exception as exc:  # noqa: BLE001 - handed back to that caller only
-                results.append((False, exc))
+                results[i] = (False, exc)
+        for (fn, key), indexes in groups.items():
+            items = [calls[i][1][0].item for i in indexes]
+            try:
+                values = fn(key, items)
+                for i, value in zip(indexes, values, strict=True):
+                    results[i] = (True, value)
+            except Exception as exc:  # noqa: BLE001 - handed back to that group only
+                for i in indexes:
+                    results[i] = (False, exc)
     finally:
         close_old_connections()  # in this context, where the connection was opened
-    return results
+    return [r if r is not None else (False, RuntimeError("not run")) for r in results]
 
 
 class Batcher:
@@ -70,6 +91,12 @@ class Batcher:
 _batchers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Batcher] = (
     weakref.WeakKeyDictionary()
 )
+
+
+async def batched_group(fn: Callable[[Any, list[Any]], list[Any]], key: Any, item: Any) -> Any:
+    """Like `batched`, but calls with the same `fn` and `key` in one window run as one
+    `fn(key, items)`: work that does not depend on the item is done once."""
+    return await batched(fn, Grouped(key, item))
 
 
 async def batched(fn: Callable[..., Any], *args: Any) -> Any:

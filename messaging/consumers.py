@@ -21,9 +21,9 @@ from django.core.exceptions import ObjectDoesNotExist, PermissionDenied, Validat
 
 from messaging import handlers, protocol
 from messaging.app_settings import messaging_settings
-from messaging.batching import batched
+from messaging.batching import batched, batched_group
 from messaging.events import PRESENCE, TYPING, event_frame, send_ephemeral, space_group
-from messaging.selectors import visible_events_after
+from messaging.selectors import visible_events_after, visible_events_after_many
 from workspace.realtime import user_group
 
 logger = logging.getLogger(__name__)
@@ -158,14 +158,21 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
             if space_id not in spaces:
                 continue
             if last_seq > heads[space_id]:
-                await self.send_json({"type": "resync", "space_id": space_id,
-                                      "seq": heads[space_id], "reason": "unknown_seq"})
+                await self.send_json(
+                    {
+                        "type": "resync",
+                        "space_id": space_id,
+                        "seq": heads[space_id],
+                        "reason": "unknown_seq",
+                    }
+                )
                 continue
             async with self.lock:
                 self.scanned[space_id] = last_seq
             await self._catch_up(space_id)
-        await self._ack(frame, spaces={str(s): self.scanned.get(s, 0) for s in spaces},
-                        denied=denied)
+        await self._ack(
+            frame, spaces={str(s): self.scanned.get(s, 0) for s in spaces}, denied=denied
+        )
         for space_id in spaces:
             await self._presence(space_id, "online")
         self.poll_task = asyncio.ensure_future(self._poll())
@@ -202,10 +209,16 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
     async def _on_typing(self, frame: protocol.Frame) -> None:
         assert frame.space_id is not None
         who = await database_sync_to_async(handlers.typing)(self.user, frame)
-        await send_ephemeral(frame.space_id, {
-            "type": TYPING, "space_id": frame.space_id, "topic_id": frame.topic_id,
-            "user": who, "origin": self.channel_name,
-        })
+        await send_ephemeral(
+            frame.space_id,
+            {
+                "type": TYPING,
+                "space_id": frame.space_id,
+                "topic_id": frame.topic_id,
+                "user": who,
+                "origin": self.channel_name,
+            },
+        )
 
     # --- delivery -----------------------------------------------------------------
 
@@ -222,12 +235,21 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
                 return
             if upto is not None and upto <= after:
                 return
-            batch = await batched(
-                _frames_after, self.user, space_id, after, self.limits.resync_gap, upto
-            )
+            if upto is not None:
+                # A doorbell: every socket of the space asks for the same window.
+                batch = await batched_group(
+                    _frames_after_group,
+                    (space_id, after, self.limits.resync_gap, upto),
+                    self.user,
+                )
+            else:
+                batch = await batched(
+                    _frames_after, self.user, space_id, after, self.limits.resync_gap, upto
+                )
             if batch.overflow:
-                await self.send_json({"type": "resync", "space_id": space_id,
-                                      "seq": batch.head, "reason": "gap"})
+                await self.send_json(
+                    {"type": "resync", "space_id": space_id, "seq": batch.head, "reason": "gap"}
+                )
             else:
                 for frame in batch.frames:
                     await self.send_json(frame)
@@ -240,8 +262,10 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
             return
         if message["level"] > self.clearance.get(space_id, -1):
             return  # left unscanned: the next catch-up skips it in SQL
-        if message["tlp"] == "RED" and self.user_id != message["author_id"] and (
-            self.user_id not in message["recipient_ids"]
+        if (
+            message["tlp"] == "RED"
+            and self.user_id != message["author_id"]
+            and (self.user_id not in message["recipient_ids"])
         ):
             return
         await self._catch_up(space_id, upto=seq)
@@ -287,37 +311,57 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
                     self.scanned.pop(space_id, None)
                     self.clearance.pop(space_id, None)
                 await self.channel_layer.group_discard(space_group(space_id), self.channel_name)
-                await self.send_json({"type": "resync", "space_id": space_id, "seq": None,
-                                      "reason": "access_ended"})
-            elif now is not None and (space_id not in self.scanned
-                                      or self.clearance.get(space_id) != now):
+                await self.send_json(
+                    {"type": "resync", "space_id": space_id, "seq": None, "reason": "access_ended"}
+                )
+            elif now is not None and (
+                space_id not in self.scanned or self.clearance.get(space_id) != now
+            ):
                 reason = "access_granted" if space_id not in self.scanned else "clearance_changed"
                 await self.channel_layer.group_add(space_group(space_id), self.channel_name)
                 head = (await database_sync_to_async(handlers.heads)([space_id]))[space_id]
                 async with self.lock:
                     self.scanned[space_id] = head
                     self.clearance[space_id] = now
-                await self.send_json({"type": "resync", "space_id": space_id, "seq": head,
-                                      "reason": reason})
+                await self.send_json(
+                    {"type": "resync", "space_id": space_id, "seq": head, "reason": reason}
+                )
 
     # --- ephemeral: typing and presence ---------------------------------------------
 
     async def _presence(self, space_id: int, state: str) -> None:
-        await send_ephemeral(space_id, {
-            "type": PRESENCE, "space_id": space_id, "state": state,
-            "user": {"id": self.user_id, "name": handlers.display_name(self.user)},
-            "origin": self.channel_name,
-        })
+        await send_ephemeral(
+            space_id,
+            {
+                "type": PRESENCE,
+                "space_id": space_id,
+                "state": state,
+                "user": {"id": self.user_id, "name": handlers.display_name(self.user)},
+                "origin": self.channel_name,
+            },
+        )
 
     async def space_typing(self, message: dict[str, Any]) -> None:
         if message["space_id"] in self.scanned and message["origin"] != self.channel_name:
-            await self.send_json({"type": "typing", "space_id": message["space_id"],
-                                  "topic_id": message["topic_id"], "user": message["user"]})
+            await self.send_json(
+                {
+                    "type": "typing",
+                    "space_id": message["space_id"],
+                    "topic_id": message["topic_id"],
+                    "user": message["user"],
+                }
+            )
 
     async def space_presence(self, message: dict[str, Any]) -> None:
         if message["space_id"] in self.scanned and message["origin"] != self.channel_name:
-            await self.send_json({"type": "presence", "space_id": message["space_id"],
-                                  "state": message["state"], "user": message["user"]})
+            await self.send_json(
+                {
+                    "type": "presence",
+                    "space_id": message["space_id"],
+                    "state": message["state"],
+                    "user": message["user"],
+                }
+            )
 
 
 class _Frames:
@@ -332,3 +376,20 @@ def _frames_after(
         user=user, space_id=space_id, after_seq=after, limit=limit, upto=upto
     )
     return _Frames(batch.head, [event_frame(e) for e in batch.events], batch.overflow)
+
+
+def _frames_after_group(key: tuple[int, int, int, int], users: list[Any]) -> list[_Frames]:
+    """`_frames_after` for every socket waiting on the same doorbell; each event is
+    serialised once, however many sockets receive it."""
+    space_id, after, limit, upto = key
+    batches = visible_events_after_many(
+        users=users, space_id=space_id, after_seq=after, limit=limit, upto=upto
+    )
+    frames: dict[int, dict[str, Any]] = {}
+    result = []
+    for batch in batches:
+        for event in batch.events:
+            if event.pk not in frames:
+                frames[event.pk] = event_frame(event)
+        result.append(_Frames(batch.head, [frames[e.pk] for e in batch.events], batch.overflow))
+    return result

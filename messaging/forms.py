@@ -19,13 +19,16 @@ class TopicForm(forms.Form):
 
 class MessageForm(forms.Form):
     body = forms.CharField(
-        label=_("Message"), widget=forms.Textarea(attrs={"rows": 4}),
+        label=_("Message"),
+        widget=forms.Textarea(attrs={"rows": 4}),
         help_text=_("Markdown is supported. Mention a member with @**name**."),
     )
     level = forms.TypedChoiceField(label=_("Level"), coerce=int, choices=())
     tlp = forms.ChoiceField(label=_("TLP"), choices=TLP.choices, initial=TLP.GREEN)
     recipients = forms.ModelMultipleChoiceField(
-        label=_("Recipients (TLP:RED only)"), required=False, queryset=None,
+        label=_("Recipients (TLP:RED only)"),
+        required=False,
+        queryset=None,
         widget=forms.CheckboxSelectMultiple,
     )
     # Generated when the form is shown: submitting the same form twice stores one message.
@@ -39,9 +42,7 @@ class MessageForm(forms.Form):
         )
         self.fields["level"].choices = [c for c in level_choices() if c[0] <= clearance]
         self.fields["recipients"].queryset = members
-        self.fields["recipients"].label_from_instance = (
-            lambda user: user.display_name or user.email
-        )
+        self.fields["recipients"].label_from_instance = lambda user: user.display_name or user.email
 
 
 class EditForm(forms.Form):

@@ -89,12 +89,20 @@ def post(user: Any, frame: Frame) -> dict[str, Any]:
     membership = access_space(user, frame.space_id, action=Action.POST)  # type: ignore[arg-type]
     topic = Topic.objects.get(pk=frame.topic_id, space_id=membership.space_id)
     message = services.message_post(
-        space=membership.space, topic=topic, body=frame.body or "", level=frame.level,
-        tlp=frame.tlp or "", recipients=list(frame.recipient_ids), client_id=frame.client_id,
+        space=membership.space,
+        topic=topic,
+        body=frame.body or "",
+        level=frame.level,
+        tlp=frame.tlp or "",
+        recipients=list(frame.recipient_ids),
+        client_id=frame.client_id,
         acting_user=user,
     )
-    return {"message_id": message.pk, "seq": message.seq,
-            "duplicate": bool(getattr(message, "idempotent_replay", False))}
+    return {
+        "message_id": message.pk,
+        "seq": message.seq,
+        "duplicate": bool(getattr(message, "idempotent_replay", False)),
+    }
 
 
 def edit(user: Any, frame: Frame) -> dict[str, Any]:
@@ -111,7 +119,9 @@ def delete(user: Any, frame: Frame) -> dict[str, Any]:
 
 def react(user: Any, frame: Frame) -> dict[str, Any]:
     present = services.reaction_toggle(
-        message=_visible_message(user, frame), emoji=frame.emoji or "", acting_user=user,
+        message=_visible_message(user, frame),
+        emoji=frame.emoji or "",
+        acting_user=user,
         present=frame.present,
     )
     return {"message_id": frame.message_id, "emoji": frame.emoji, "present": present}
@@ -122,8 +132,11 @@ def read(user: Any, frame: Frame) -> dict[str, Any]:
     topic = Topic.objects.get(pk=frame.topic_id, space_id=frame.space_id)
     marker = services.read_mark(topic=topic, seq=frame.seq or 0, acting_user=user)
     unread = selectors.unread_by_topic(user=user, space_id=topic.space_id)
-    return {"topic_id": topic.pk, "seq": marker.last_seq,
-            "unread": {str(k): v for k, v in unread.items()}}
+    return {
+        "topic_id": topic.pk,
+        "seq": marker.last_seq,
+        "unread": {str(k): v for k, v in unread.items()},
+    }
 
 
 def typing(user: Any, frame: Frame) -> dict[str, Any]:

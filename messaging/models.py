@@ -66,7 +66,9 @@ class Message(models.Model):
     level = models.PositiveSmallIntegerField(_("level"), validators=[validate_level], default=0)
     tlp = models.CharField(_("TLP"), max_length=12, choices=TLP.choices, default=TLP.GREEN)
     recipients = models.ManyToManyField(
-        settings.AUTH_USER_MODEL, blank=True, related_name="red_messages",
+        settings.AUTH_USER_MODEL,
+        blank=True,
+        related_name="red_messages",
         verbose_name=_("recipients"),
     )
     client_id = models.UUIDField(default=uuid.uuid4, editable=False)
@@ -75,7 +77,10 @@ class Message(models.Model):
     edited_at = models.DateTimeField(null=True, blank=True)
     deleted_at = models.DateTimeField(null=True, blank=True)
     deleted_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
         related_name="+",
     )
 
@@ -157,9 +162,7 @@ class ReadMarker(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["user", "topic"], name="read_marker_unique")
-        ]
+        constraints = [models.UniqueConstraint(fields=["user", "topic"], name="read_marker_unique")]
 
     def __str__(self) -> str:
         return f"topic {self.topic_id} read to {self.last_seq}"
@@ -176,9 +179,7 @@ class Mention(models.Model):
     read_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["message", "user"], name="mention_once")
-        ]
+        constraints = [models.UniqueConstraint(fields=["message", "user"], name="mention_once")]
         indexes = [models.Index(fields=["user", "read_at"])]
 
     def __str__(self) -> str:

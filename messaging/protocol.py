@@ -17,10 +17,21 @@ MAX_ID = 2**63 - 1
 MAX_RECIPIENTS = 50
 MAX_RESUME_SPACES = 500
 
-ERROR_CODES = frozenset({
-    "invalid_json", "too_large", "invalid_frame", "unknown_type", "rate_limited",
-    "hello_required", "already_hello", "forbidden", "not_found", "invalid", "server_error",
-})
+ERROR_CODES = frozenset(
+    {
+        "invalid_json",
+        "too_large",
+        "invalid_frame",
+        "unknown_type",
+        "rate_limited",
+        "hello_required",
+        "already_hello",
+        "forbidden",
+        "not_found",
+        "invalid",
+        "server_error",
+    }
+)
 
 
 class ProtocolError(Exception):
@@ -123,13 +134,19 @@ def _hello(data: dict[str, Any], ref: str | None) -> Frame:
 
 def _post(data: dict[str, Any], ref: str | None) -> Frame:
     recipients = data.get("recipient_ids", [])
-    if not isinstance(recipients, list) or len(recipients) > MAX_RECIPIENTS or not all(
-        isinstance(r, int) and not isinstance(r, bool) and 1 <= r <= MAX_ID for r in recipients
+    if (
+        not isinstance(recipients, list)
+        or len(recipients) > MAX_RECIPIENTS
+        or not all(
+            isinstance(r, int) and not isinstance(r, bool) and 1 <= r <= MAX_ID for r in recipients
+        )
     ):
         raise ProtocolError("invalid_frame", "`recipient_ids` must be a list of user ids.", ref)
     return Frame(
-        type="post", client_id=ref,
-        space_id=_int(data, "space_id", ref), topic_id=_int(data, "topic_id", ref),
+        type="post",
+        client_id=ref,
+        space_id=_int(data, "space_id", ref),
+        topic_id=_int(data, "topic_id", ref),
         body=_str(data, "body", ref, max_len=1_000_000),
         level=_int(data, "level", ref, minimum=0),
         tlp=_str(data, "tlp", ref, max_len=16),
@@ -139,7 +156,9 @@ def _post(data: dict[str, Any], ref: str | None) -> Frame:
 
 def _edit(data: dict[str, Any], ref: str | None) -> Frame:
     return Frame(
-        type="edit", client_id=ref, space_id=_int(data, "space_id", ref),
+        type="edit",
+        client_id=ref,
+        space_id=_int(data, "space_id", ref),
         message_id=_int(data, "message_id", ref),
         body=_str(data, "body", ref, max_len=1_000_000),
     )
@@ -147,7 +166,9 @@ def _edit(data: dict[str, Any], ref: str | None) -> Frame:
 
 def _delete(data: dict[str, Any], ref: str | None) -> Frame:
     return Frame(
-        type="delete", client_id=ref, space_id=_int(data, "space_id", ref),
+        type="delete",
+        client_id=ref,
+        space_id=_int(data, "space_id", ref),
         message_id=_int(data, "message_id", ref),
     )
 
@@ -157,23 +178,31 @@ def _react(data: dict[str, Any], ref: str | None) -> Frame:
     if op not in ("add", "remove"):
         raise ProtocolError("invalid_frame", "`op` must be add or remove.", ref)
     return Frame(
-        type="react", client_id=ref, space_id=_int(data, "space_id", ref),
-        message_id=_int(data, "message_id", ref), emoji=_str(data, "emoji", ref, max_len=16),
+        type="react",
+        client_id=ref,
+        space_id=_int(data, "space_id", ref),
+        message_id=_int(data, "message_id", ref),
+        emoji=_str(data, "emoji", ref, max_len=16),
         present=op == "add",
     )
 
 
 def _typing(data: dict[str, Any], ref: str | None) -> Frame:
     return Frame(
-        type="typing", client_id=ref, space_id=_int(data, "space_id", ref),
+        type="typing",
+        client_id=ref,
+        space_id=_int(data, "space_id", ref),
         topic_id=_int(data, "topic_id", ref),
     )
 
 
 def _read(data: dict[str, Any], ref: str | None) -> Frame:
     return Frame(
-        type="read", client_id=ref, space_id=_int(data, "space_id", ref),
-        topic_id=_int(data, "topic_id", ref), seq=_int(data, "seq", ref, minimum=0),
+        type="read",
+        client_id=ref,
+        space_id=_int(data, "space_id", ref),
+        topic_id=_int(data, "topic_id", ref),
+        seq=_int(data, "seq", ref, minimum=0),
     )
 
 
@@ -183,8 +212,14 @@ def _sync(data: dict[str, Any], ref: str | None) -> Frame:
 
 
 _PARSERS = {
-    "hello": _hello, "post": _post, "edit": _edit, "delete": _delete, "react": _react,
-    "typing": _typing, "read": _read, "sync": _sync,
+    "hello": _hello,
+    "post": _post,
+    "edit": _edit,
+    "delete": _delete,
+    "react": _react,
+    "typing": _typing,
+    "read": _read,
+    "sync": _sync,
 }
 
 

@@ -8,7 +8,7 @@ from typing import Any
 from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet
 
 from messaging.models import Event, Mention, Message, Reaction, ReadMarker, SpaceSequence, Topic
-from networks.access import ItemLabels, filter_visible
+from networks.access import ItemLabels, can_see_item, delivery_memberships, filter_visible
 from networks.clearance import TLP
 
 
@@ -18,8 +18,11 @@ def message_labels(message: Message) -> ItemLabels:
     if message.tlp == TLP.RED:
         recipients = frozenset(message.recipients.values_list("pk", flat=True))
     return ItemLabels(
-        space_id=message.space_id, level=message.level, tlp=message.tlp,
-        author_id=message.author_id, recipient_ids=recipients,
+        space_id=message.space_id,
+        level=message.level,
+        tlp=message.tlp,
+        author_id=message.author_id,
+        recipient_ids=recipients,
     )
 
 
@@ -85,6 +88,60 @@ def visible_events_after(
     return EventBatch(head=head, events=events, overflow=False)
 
 
+def visible_events_after_many(
+    *, users: list[Any], space_id: int, after_seq: int, limit: int, upto: int
+) -> list[EventBatch]:
+    """`visible_events_after` for many users with the same window, in three queries.
+
+    A doorbell brings every socket of the space the same window. The events are read
+    once, the users' memberships once (`networks.access.delivery_memberships`), and each
+    user gets the events `can_see_item` allows: the same rule as the SQL filter.
+    """
+    if upto <= after_seq:
+        return [EventBatch(head=upto, events=[], overflow=False) for _ in users]
+    events = list(
+        Event.objects.filter(space_id=space_id, seq__gt=after_seq, seq__lte=upto).order_by("seq")[
+            : limit + 1
+        ]
+    )
+    if len(events) > limit:  # rare: fall back to the per-user query, which counts exactly
+        return [
+            visible_events_after(
+                user=u, space_id=space_id, after_seq=after_seq, limit=limit, upto=upto
+            )
+            for u in users
+        ]
+    red = [e.pk for e in events if e.tlp == TLP.RED]
+    recipients: dict[int, set[int]] = {}
+    if red:
+        through = Event.recipients.through
+        for event_id, user_id in through.objects.filter(event_id__in=red).values_list(
+            "event_id", "user_id"
+        ):
+            recipients.setdefault(event_id, set()).add(user_id)
+    labels = [
+        ItemLabels(
+            space_id=space_id,
+            level=e.level,
+            tlp=e.tlp,
+            author_id=e.author_id,
+            recipient_ids=frozenset(recipients.get(e.pk, ())),
+        )
+        for e in events
+    ]
+    memberships = delivery_memberships(space_id=space_id, user_ids=[u.pk for u in users])
+    batches = []
+    for user in users:
+        membership = memberships.get(user.pk)
+        visible = (
+            [e for e, label in zip(events, labels, strict=True) if can_see_item(membership, label)]
+            if membership is not None
+            else []
+        )
+        batches.append(EventBatch(head=upto, events=visible, overflow=False))
+    return batches
+
+
 def unread_by_topic(*, user: Any, space_id: int) -> dict[int, int]:
     """Unread visible messages per topic (not one's own, not deleted)."""
     markers = ReadMarker.objects.filter(user_id=user.pk, topic_id=OuterRef("topic_id"))
@@ -105,7 +162,8 @@ def topics_with_unread(*, user: Any, space_id: int) -> list[Topic]:
     """Topics of the space, most recently active first, each with `.unread`."""
     unread = unread_by_topic(user=user, space_id=space_id)
     topics = list(
-        Topic.objects.filter(space_id=space_id).select_related("created_by")
+        Topic.objects.filter(space_id=space_id)
+        .select_related("created_by")
         .order_by("-last_seq", "name")
     )
     for topic in topics:

@@ -72,9 +72,15 @@ def _emit(
     topic: Topic | None = None,
 ) -> Event:
     event = Event.objects.create(
-        space_id=space_id, seq=seq if seq is not None else _next_seq(space_id), kind=kind,
-        message=message, topic=topic, level=labels.level, tlp=labels.tlp,
-        author_id=labels.author_id, payload=payload,
+        space_id=space_id,
+        seq=seq if seq is not None else _next_seq(space_id),
+        kind=kind,
+        message=message,
+        topic=topic,
+        level=labels.level,
+        tlp=labels.tlp,
+        author_id=labels.author_id,
+        payload=payload,
     )
     if labels.recipient_ids:
         event.recipients.set(labels.recipient_ids)
@@ -114,8 +120,10 @@ def _clean_body(body: Any) -> str:
 
 
 def _clean_level(level: Any, clearance: int) -> int:
-    if not isinstance(level, int) or isinstance(level, bool) or not (
-        0 <= level < len(level_names())
+    if (
+        not isinstance(level, int)
+        or isinstance(level, bool)
+        or not (0 <= level < len(level_names()))
     ):
         raise ValidationError(_("Unknown level."), code="unknown_level")
     if level > clearance:
@@ -238,8 +246,9 @@ def topic_create(*, space: Space, name: str, acting_user: Any) -> Topic:
     access_space(acting_user, space.pk, action=Action.POST)
     name = (name or "").replace("\x00", "").strip() if isinstance(name, str) else ""
     if not name or len(name) > 120:
-        raise ValidationError(_("A topic needs a name of at most 120 characters."),
-                              code="invalid_topic_name")
+        raise ValidationError(
+            _("A topic needs a name of at most 120 characters."), code="invalid_topic_name"
+        )
     _check_user_rate(acting_user.pk)
     seq = _next_seq(space.pk)
     if Topic.objects.filter(space=space, name__iexact=name).exists():
@@ -249,9 +258,18 @@ def topic_create(*, space: Space, name: str, acting_user: Any) -> Topic:
     topic.save()
     labels = ItemLabels(space_id=space.pk, level=0, tlp=TLP.CLEAR, author_id=acting_user.pk)
     _emit(
-        space_id=space.pk, kind=EventKind.TOPIC_NEW, labels=labels, seq=seq, topic=topic,
-        payload={"topic": {"id": topic.pk, "name": topic.name,
-                           "created_by": _author_payload(acting_user)}},
+        space_id=space.pk,
+        kind=EventKind.TOPIC_NEW,
+        labels=labels,
+        seq=seq,
+        topic=topic,
+        payload={
+            "topic": {
+                "id": topic.pk,
+                "name": topic.name,
+                "created_by": _author_payload(acting_user),
+            }
+        },
     )
     return topic
 
@@ -288,8 +306,15 @@ def message_post(
     _check_user_rate(acting_user.pk)
     try:
         return _message_store(
-            space=space, topic=topic, body=body, html=html, level=level, tlp=tlp,
-            recipient_ids=recipient_ids, client_uuid=client_uuid, acting_user=acting_user,
+            space=space,
+            topic=topic,
+            body=body,
+            html=html,
+            level=level,
+            tlp=tlp,
+            recipient_ids=recipient_ids,
+            client_uuid=client_uuid,
+            acting_user=acting_user,
         )
     except IntegrityError:
         # The same client_id raced in through another connection (another space's lock).
@@ -310,8 +335,16 @@ def _existing_post(acting_user: Any, client_uuid: uuid.UUID, space: Space) -> Me
 
 @transaction.atomic
 def _message_store(
-    *, space: Space, topic: Topic, body: str, html: str, level: int, tlp: str,
-    recipient_ids: frozenset[int], client_uuid: uuid.UUID, acting_user: Any,
+    *,
+    space: Space,
+    topic: Topic,
+    body: str,
+    html: str,
+    level: int,
+    tlp: str,
+    recipient_ids: frozenset[int],
+    client_uuid: uuid.UUID,
+    acting_user: Any,
 ) -> Message:
     seq = _next_seq(space.pk)
     # Under the space lock: a concurrent retry in this space is now serialised behind us.
@@ -320,8 +353,15 @@ def _message_store(
         transaction.set_rollback(True)
         return existing
     message = Message(
-        space=space, topic=topic, author=acting_user, body=body, rendered_html=html,
-        level=level, tlp=tlp, client_id=client_uuid, seq=seq,
+        space=space,
+        topic=topic,
+        author=acting_user,
+        body=body,
+        rendered_html=html,
+        level=level,
+        tlp=tlp,
+        client_id=client_uuid,
+        seq=seq,
     )
     message.full_clean(validate_constraints=False)
     message.save()
@@ -331,12 +371,24 @@ def _message_store(
         message=message, number=1, body=body, rendered_html=html, edited_by=acting_user
     )
     Topic.objects.filter(pk=topic.pk).update(last_seq=seq)
-    labels = ItemLabels(space_id=space.pk, level=level, tlp=tlp, author_id=acting_user.pk,
-                        recipient_ids=recipient_ids)
+    labels = ItemLabels(
+        space_id=space.pk,
+        level=level,
+        tlp=tlp,
+        author_id=acting_user.pk,
+        recipient_ids=recipient_ids,
+    )
     payload = message_payload(message, labels)
     payload["message"]["mention_ids"] = _notify_mentions(message, labels)
-    _emit(space_id=space.pk, kind=EventKind.MESSAGE_NEW, labels=labels, payload=payload,
-          seq=seq, message=message, topic=topic)
+    _emit(
+        space_id=space.pk,
+        kind=EventKind.MESSAGE_NEW,
+        labels=labels,
+        payload=payload,
+        seq=seq,
+        message=message,
+        topic=topic,
+    )
     return message
 
 
@@ -364,13 +416,23 @@ def message_edit(*, message: Message, body: str, acting_user: Any) -> Message:
     message.save(update_fields=["body", "rendered_html", "edited_at"])
     mention_ids = _notify_mentions(message, labels)
     _emit(
-        space_id=message.space_id, kind=EventKind.MESSAGE_EDIT, labels=labels, seq=seq,
-        message=message, topic=message.topic,
-        payload={"message": {
-            "id": message.pk, "topic_id": message.topic_id, "body": body, "html": html,
-            "edited_at": message.edited_at.isoformat(), "revision": number,
-            "mention_ids": mention_ids,
-        }},
+        space_id=message.space_id,
+        kind=EventKind.MESSAGE_EDIT,
+        labels=labels,
+        seq=seq,
+        message=message,
+        topic=message.topic,
+        payload={
+            "message": {
+                "id": message.pk,
+                "topic_id": message.topic_id,
+                "body": body,
+                "html": html,
+                "edited_at": message.edited_at.isoformat(),
+                "revision": number,
+                "mention_ids": mention_ids,
+            }
+        },
     )
     return message
 
@@ -393,25 +455,44 @@ def message_delete(
     message.save(update_fields=["deleted_at", "deleted_by", "body", "rendered_html"])
     # A client resuming from before the delete must not receive the deleted text again.
     # Revisions stay, for moderators only (selectors.can_view_revisions).
-    for old in Event.objects.filter(message=message, kind__in=[
-        EventKind.MESSAGE_NEW, EventKind.MESSAGE_EDIT,
-    ]):
+    for old in Event.objects.filter(
+        message=message,
+        kind__in=[
+            EventKind.MESSAGE_NEW,
+            EventKind.MESSAGE_EDIT,
+        ],
+    ):
         old.payload["message"].update({"body": "", "html": "", "deleted": True})
         old.save(update_fields=["payload"])
     if by_moderator:
         audit_record(
-            action="message.deleted_by_moderator", actor=acting_user, request=request,
-            space_id=message.space_id, target=f"message:{message.pk}",
-            details={"author_id": message.author_id, "topic_id": message.topic_id,
-                     "level": message.level, "tlp": message.tlp},
+            action="message.deleted_by_moderator",
+            actor=acting_user,
+            request=request,
+            space_id=message.space_id,
+            target=f"message:{message.pk}",
+            details={
+                "author_id": message.author_id,
+                "topic_id": message.topic_id,
+                "level": message.level,
+                "tlp": message.tlp,
+            },
         )
     _emit(
-        space_id=message.space_id, kind=EventKind.MESSAGE_DELETE, labels=labels, seq=seq,
-        message=message, topic=message.topic,
-        payload={"message": {
-            "id": message.pk, "topic_id": message.topic_id,
-            "deleted_at": message.deleted_at.isoformat(), "by_moderator": by_moderator,
-        }},
+        space_id=message.space_id,
+        kind=EventKind.MESSAGE_DELETE,
+        labels=labels,
+        seq=seq,
+        message=message,
+        topic=message.topic,
+        payload={
+            "message": {
+                "id": message.pk,
+                "topic_id": message.topic_id,
+                "deleted_at": message.deleted_at.isoformat(),
+                "by_moderator": by_moderator,
+            }
+        },
     )
     return message
 
@@ -446,9 +527,19 @@ def reaction_toggle(
     _emit(
         space_id=message.space_id,
         kind=EventKind.REACTION_ADD if want else EventKind.REACTION_REMOVE,
-        labels=labels, seq=seq, message=message, topic=message.topic,
-        payload={"reaction": {"message_id": message.pk, "topic_id": message.topic_id,
-                              "emoji": emoji, "user_id": acting_user.pk, "count": count}},
+        labels=labels,
+        seq=seq,
+        message=message,
+        topic=message.topic,
+        payload={
+            "reaction": {
+                "message_id": message.pk,
+                "topic_id": message.topic_id,
+                "emoji": emoji,
+                "user_id": acting_user.pk,
+                "count": count,
+            }
+        },
     )
     return want
 
@@ -467,7 +558,9 @@ def read_mark(*, topic: Topic, seq: int, acting_user: Any) -> ReadMarker:
         marker.last_seq = seq
         marker.save(update_fields=["last_seq", "updated_at"])
     Mention.objects.filter(
-        user=acting_user, read_at__isnull=True, message__topic=topic,
+        user=acting_user,
+        read_at__isnull=True,
+        message__topic=topic,
         message__seq__lte=marker.last_seq,
     ).update(read_at=timezone.now())
     return marker

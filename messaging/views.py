@@ -35,7 +35,9 @@ def _visible_message(request: HttpRequest, space_id: int, message_id: int) -> Me
     access_space(request.user, space_id, action=Action.VIEW)
     message = (
         selectors.visible_messages(user=request.user, space_id=space_id)
-        .select_related("topic", "author").filter(pk=message_id).first()
+        .select_related("topic", "author")
+        .filter(pk=message_id)
+        .first()
     )
     if message is None:
         raise Http404
@@ -52,9 +54,11 @@ def _can(user: Any, space_id: int, action: Action) -> bool:
 
 def _message_form(request: HttpRequest, membership: Membership, data: Any = None) -> MessageForm:
     return MessageForm(
-        data, clearance=clearance_in_effect(membership),
-        members=selectors.space_member_users(space_id=membership.space_id,
-                                             exclude_id=request.user.pk),
+        data,
+        clearance=clearance_in_effect(membership),
+        members=selectors.space_member_users(
+            space_id=membership.space_id, exclude_id=request.user.pk
+        ),
     )
 
 
@@ -62,14 +66,19 @@ def _message_form(request: HttpRequest, membership: Membership, data: Any = None
 @require_GET
 def topic_list(request: HttpRequest, space_id: int) -> HttpResponse:
     membership = access_space(request.user, space_id, action=Action.VIEW)
-    return render(request, "messaging/topic_list.html", {
-        "space": membership.space, "membership": membership,
-        "topics": selectors.topics_with_unread(user=request.user, space_id=space_id),
-        "mentions": selectors.unread_mentions(user=request.user, space_id=space_id),
-        "head": selectors.space_head(space_id=space_id),
-        "can_post": _can(request.user, space_id, Action.POST),
-        "form": TopicForm(),
-    })
+    return render(
+        request,
+        "messaging/topic_list.html",
+        {
+            "space": membership.space,
+            "membership": membership,
+            "topics": selectors.topics_with_unread(user=request.user, space_id=space_id),
+            "mentions": selectors.unread_mentions(user=request.user, space_id=space_id),
+            "head": selectors.space_head(space_id=space_id),
+            "can_post": _can(request.user, space_id, Action.POST),
+            "form": TopicForm(),
+        },
+    )
 
 
 @login_required
@@ -79,8 +88,9 @@ def topic_create(request: HttpRequest, space_id: int) -> HttpResponse:
     form = TopicForm(request.POST)
     if form.is_valid():
         try:
-            topic = services.topic_create(space=membership.space, name=form.cleaned_data["name"],
-                                          acting_user=request.user)
+            topic = services.topic_create(
+                space=membership.space, name=form.cleaned_data["name"], acting_user=request.user
+            )
         except ValidationError as exc:
             form.add_error("name", exc)
         else:
@@ -105,15 +115,25 @@ def _render_topic(
     for message in rows:
         message.reaction_summary = selectors.reaction_summary(message)  # type: ignore[attr-defined]
         message.can_delete = not message.is_deleted and (  # type: ignore[attr-defined]
-            message.author_id == request.user.pk or is_moderator)
-    return render(request, "messaging/topic_detail.html", {
-        "space": membership.space, "membership": membership, "topic": topic,
-        "page": page, "rows": rows, "form": form,
-        "can_post": _can(request.user, membership.space_id, Action.POST),
-        "head": selectors.space_head(space_id=membership.space_id),
-        "clearance_name": level_name(clearance_in_effect(membership)),
-        "emoji_choices": Emoji.choices,
-    }, status=status)
+            message.author_id == request.user.pk or is_moderator
+        )
+    return render(
+        request,
+        "messaging/topic_detail.html",
+        {
+            "space": membership.space,
+            "membership": membership,
+            "topic": topic,
+            "page": page,
+            "rows": rows,
+            "form": form,
+            "can_post": _can(request.user, membership.space_id, Action.POST),
+            "head": selectors.space_head(space_id=membership.space_id),
+            "clearance_name": level_name(clearance_in_effect(membership)),
+            "emoji_choices": Emoji.choices,
+        },
+        status=status,
+    )
 
 
 @login_required
@@ -134,9 +154,14 @@ def message_post(request: HttpRequest, space_id: int, topic_id: int) -> HttpResp
         data = form.cleaned_data
         try:
             message = services.message_post(
-                space=membership.space, topic=topic, body=data["body"], level=data["level"],
-                tlp=data["tlp"], recipients=list(data["recipients"]),
-                client_id=data["client_id"], acting_user=request.user,
+                space=membership.space,
+                topic=topic,
+                body=data["body"],
+                level=data["level"],
+                tlp=data["tlp"],
+                recipients=list(data["recipients"]),
+                client_id=data["client_id"],
+                acting_user=request.user,
             )
         except ValidationError as exc:
             form.add_error(None, exc)
@@ -156,17 +181,25 @@ def message_edit(request: HttpRequest, space_id: int, message_id: int) -> HttpRe
     form = EditForm(request.POST or None, initial={"body": message.body})
     if request.method == "POST" and form.is_valid():
         try:
-            services.message_edit(message=message, body=form.cleaned_data["body"],
-                                  acting_user=request.user)
+            services.message_edit(
+                message=message, body=form.cleaned_data["body"], acting_user=request.user
+            )
         except ValidationError as exc:
             form.add_error("body", exc)
         else:
-            url = reverse("topic_detail", kwargs={"space_id": space_id,
-                                                  "topic_id": message.topic_id})
+            url = reverse(
+                "topic_detail", kwargs={"space_id": space_id, "topic_id": message.topic_id}
+            )
             return redirect(f"{url}#m{message.pk}")
-    return render(request, "messaging/message_edit.html", {
-        "space": message.space, "message": message, "form": form,
-    })
+    return render(
+        request,
+        "messaging/message_edit.html",
+        {
+            "space": message.space,
+            "message": message,
+            "form": form,
+        },
+    )
 
 
 @login_required
@@ -185,10 +218,15 @@ def message_revisions(request: HttpRequest, space_id: int, message_id: int) -> H
     if message.is_deleted:
         # What was deleted stays on record for moderators only.
         access_space(request.user, space_id, action=Action.MODERATE)
-    return render(request, "messaging/message_revisions.html", {
-        "space": message.space, "message": message,
-        "revisions": message.revisions.select_related("edited_by"),
-    })
+    return render(
+        request,
+        "messaging/message_revisions.html",
+        {
+            "space": message.space,
+            "message": message,
+            "revisions": message.revisions.select_related("edited_by"),
+        },
+    )
 
 
 @login_required
@@ -200,8 +238,9 @@ def reaction_toggle(request: HttpRequest, space_id: int, message_id: int) -> Htt
         messages.error(request, _("Unknown reaction."))
     else:
         try:
-            services.reaction_toggle(message=message, emoji=form.cleaned_data["emoji"],
-                                     acting_user=request.user)
+            services.reaction_toggle(
+                message=message, emoji=form.cleaned_data["emoji"], acting_user=request.user
+            )
         except ValidationError as exc:
             messages.error(request, " ".join(exc.messages))
     url = reverse("topic_detail", kwargs={"space_id": space_id, "topic_id": message.topic_id})

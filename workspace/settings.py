@@ -116,8 +116,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["OPTIONS"].update(
         {"transaction_mode": "IMMEDIATE", "timeout": 20, "init_command": "PRAGMA journal_mode=WAL;"}
     )
-else:
-    DATABASES["default"].setdefault("CONN_MAX_AGE", 0)
+# Persistent connections: long-lived socket consumers would otherwise reconnect on every
+# database call (bench/bench_fanout.py: about half the fan-out latency). Health checks
+# replace a connection that died (a PostgreSQL restart) before it is used.
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("WORKSPACE_DB_CONN_MAX_AGE", default=60)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL", default="")

@@ -22,5 +22,5 @@ def tlp_class(tlp: str) -> str:
 
 @register.filter
 def tlp_label(tlp: str) -> str:
-    """"TLP:AMBER+STRICT": the standard's own label (never translated)."""
+    """ "TLP:AMBER+STRICT": the standard's own label (never translated)."""
     return str(TLP(tlp).label) if tlp in TLP.values else "TLP:?"
