@@ -119,7 +119,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 # Persistent connections: long-lived socket consumers would otherwise reconnect on every
 # database call (bench/bench_fanout.py: about half the fan-out latency). Health checks
 # replace a connection that died (a PostgreSQL restart) before it is used.
-DATABASES["default"]["CONN_MAX_AGE"] = env.int("WORKSPACE_DB_CONN_MAX_AGE", default=60)
+DATABASES["default"].setdefault(
+    "CONN_MAX_AGE", env.int("WORKSPACE_DB_CONN_MAX_AGE", default=60)
+)  # a ?conn_max_age= in DATABASE_URL wins
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
