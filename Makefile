@@ -8,6 +8,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 
 ASSETS := workspace/static/dist/age.js
+AXE := $(VENV)/share/axe-core/axe.min.js
 
 .PHONY: run test bench install assets lint clean
 
@@ -24,9 +25,14 @@ $(ASSETS): package.json package-lock.json frontend/age.js
 	npm ci --no-audit --no-fund --loglevel=error
 	npm run --silent build
 
+# axe-core for the accessibility checks in tests/e2e, from npm into the venv's tree.
+$(AXE): $(ASSETS) $(STAMP)
+	mkdir -p $(dir $(AXE))
+	cp node_modules/axe-core/axe.min.js $(AXE)
+
 assets: $(ASSETS)
 
-install: $(STAMP) $(ASSETS)
+install: $(STAMP) $(ASSETS) $(AXE)
 
 run: install
 	DJANGO_DEBUG=1 $(PY) manage.py migrate --no-input -v 0
