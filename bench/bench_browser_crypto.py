@@ -33,7 +33,9 @@ PAGE = """<!doctype html><meta charset="utf-8"><title>bench</title>
 import { Encrypter } from "./age.js";
 window.runBench = async (recipient, mib) => {
   const chunk = new Uint8Array(1024 * 1024);
-  for (let i = 0; i < chunk.length; i += 65536) crypto.getRandomValues(chunk.subarray(i, i + 65536));
+  for (let i = 0; i < chunk.length; i += 65536) {
+    crypto.getRandomValues(chunk.subarray(i, i + 65536));
+  }
   let sent = 0;
   const source = new ReadableStream({
     pull(controller) {

@@ -116,9 +116,8 @@ def post_in_parts(
     response.read()
     elapsed = time.perf_counter() - start
     conn.close()
-    print(
-        f"      (parts {parts_done - start:.2f} s, verify+store {elapsed - (parts_done - start):.2f} s)"
-    )
+    parts_s = parts_done - start
+    print(f"      (parts {parts_s:.2f} s, verify+store {elapsed - parts_s:.2f} s)")
     return response.status, elapsed
 
 
