@@ -9,6 +9,7 @@ from messaging import views as messaging_views
 from networks import views as network_views
 from workspace import health, views
 from workspace.accounts import views as account_views
+from workspace.audit import views as audit_views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -18,6 +19,8 @@ urlpatterns = [
     path("networks/<slug:slug>/", network_views.network_directory, name="network_directory"),
     path("networks/<slug:slug>/spaces/new/", network_views.space_create, name="space_create"),
     path("spaces/<int:space_id>/", network_views.space_detail, name="space_detail"),
+    path("spaces/<int:space_id>/audit/", audit_views.space_audit, name="space_audit"),
+    path("networks/<slug:slug>/audit/", audit_views.network_audit, name="network_audit"),
     path(
         "spaces/<int:space_id>/join/", network_views.join_request_create, name="join_request_create"
     ),

@@ -50,6 +50,8 @@ ROUTES: dict[str, tuple[str, set[str]]] = {
     "version_upload": ("POST", DOC_MANAGERS),
     "version_download": ("GET", CLEARED_FOR_DOC),
     "document_delete": ("POST", DOC_MANAGERS),
+    "space_audit": ("GET", MODERATION),
+    "network_audit": ("GET", {"network_admin"}),
     "upload_start": ("POST", UPLOADERS),
     "version_upload_start": ("POST", DOC_MANAGERS),
     "upload_part": ("POST", {"member_secret"}),  # the upload session's owner only
@@ -155,6 +157,8 @@ def _url(name: str, world) -> str:
         "version_upload": {"document_id": document.pk},
         "version_download": {"document_id": document.pk, "number": 1},
         "document_delete": {"document_id": document.pk},
+        "space_audit": {"space_id": space.pk},
+        "network_audit": {"slug": space.network.slug},
         "upload_start": {"space_id": space.pk},
         "version_upload_start": {"document_id": document.pk},
         "upload_part": {"upload_id": session.pk, "index": 0},
