@@ -26,6 +26,10 @@ from messaging.events import PRESENCE, TYPING, event_frame, send_ephemeral, spac
 from messaging.selectors import visible_events_after, visible_events_after_many
 from workspace.realtime import user_group
 
+# Frames that are the user's own activity: they refresh the session's idle timeout.
+ACTIVE_FRAMES = frozenset({"post", "edit", "delete", "react", "read"})
+SESSION_TOUCH_SECONDS = 60.0
+
 logger = logging.getLogger(__name__)
 
 # Close codes (4000-4999 are the application's own).
@@ -57,6 +61,7 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         self.user_id = user.pk
         self.session_key = session.session_key
         self.session_checked_at = 0.0
+        self.session_touched_at = 0.0
         if not await self._session_valid(force=True):
             await self._close(CLOSE_UNAUTHENTICATED)
             return
@@ -103,6 +108,13 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         self.session_checked_at = loop.time()
         return True
 
+    async def _touch_session(self) -> None:
+        """Writing over the socket keeps the session alive (at most one write a minute)."""
+        loop = asyncio.get_running_loop()
+        if loop.time() - self.session_touched_at >= SESSION_TOUCH_SECONDS:
+            self.session_touched_at = loop.time()
+            await database_sync_to_async(handlers.session_touch)(self.session_key)
+
     # --- inbound frames -----------------------------------------------------------
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
@@ -121,6 +133,8 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
                 return
             if frame.type != "hello" and not self.hello_done:
                 raise protocol.ProtocolError("hello_required", "Send hello first.", ref)
+            if frame.type in ACTIVE_FRAMES:
+                await self._touch_session()
             await getattr(self, f"_on_{frame.type}")(frame)
         except protocol.ProtocolError as exc:
             await self.send_json(protocol.error_frame(exc.code, exc.message, exc.ref or ref))

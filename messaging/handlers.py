@@ -31,6 +31,25 @@ def has_mfa(user: Any) -> bool:
     return user_has_completed_mfa(user)
 
 
+def session_touch(session_key: str | None) -> None:
+    """Socket activity is activity: push the session's idle expiry forward.
+
+    One UPDATE of the expiry only (never a re-save of the session data, which an HTTP
+    request may be changing at the same moment); an ended session stays ended.
+    """
+    if not session_key or settings.SESSION_ENGINE != "django.contrib.sessions.backends.db":
+        return
+    from datetime import timedelta
+
+    from django.contrib.sessions.models import Session
+    from django.utils import timezone
+
+    now = timezone.now()
+    Session.objects.filter(session_key=session_key, expire_date__gt=now).update(
+        expire_date=now + timedelta(seconds=settings.SESSION_COOKIE_AGE)
+    )
+
+
 def session_user(session_key: str | None, user_id: int) -> Any | None:
     """The active user if `session_key` is still this user's live session, else None.
 

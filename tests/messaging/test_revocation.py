@@ -38,8 +38,15 @@ async def _socket(user):
 
 
 def _post_frame(room, level=0):
-    return {"type": "post", "client_id": str(uuid.uuid4()), "space_id": room["space"].pk,
-            "topic_id": room["topic"].pk, "body": "after", "level": level, "tlp": "GREEN"}
+    return {
+        "type": "post",
+        "client_id": str(uuid.uuid4()),
+        "space_id": room["space"].pk,
+        "topic_id": room["topic"].pk,
+        "body": "after",
+        "level": level,
+        "tlp": "GREEN",
+    }
 
 
 def _membership(room, who):
@@ -59,11 +66,17 @@ async def test_removed_or_suspended_member(room, status):
     start = time.monotonic()
     await database_sync_to_async(membership_set_status)(
         membership=await database_sync_to_async(_membership)(room, "restricted"),
-        status=status, acting_user=room["users"]["moderator"])
+        status=status,
+        acting_user=room["users"]["moderator"],
+    )
     resync = await sock.until(lambda f: f["type"] == "resync", timeout=WITHIN)
     assert time.monotonic() - start < WITHIN
-    assert resync == {"type": "resync", "space_id": room["space"].pk, "seq": None,
-                      "reason": "access_ended"}
+    assert resync == {
+        "type": "resync",
+        "space_id": room["space"].pk,
+        "seq": None,
+        "reason": "access_ended",
+    }
     await _assert_nothing_more(sock, room)
     assert (await sock.request(_post_frame(room)))["code"] == "forbidden"
     await sock.close()
@@ -73,8 +86,12 @@ async def test_lowered_clearance_refilters_at_once(room):
     _client, sock = await _socket(room["users"]["secret"])
     membership = await database_sync_to_async(_membership)(room, "secret")
     await database_sync_to_async(membership_change)(
-        membership=membership, role="member", clearance=0, clearance_expires_at=None,
-        acting_user=room["users"]["moderator"])
+        membership=membership,
+        role="member",
+        clearance=0,
+        clearance_expires_at=None,
+        acting_user=room["users"]["moderator"],
+    )
     resync = await sock.until(lambda f: f["type"] == "resync", timeout=WITHIN)
     assert resync["reason"] == "clearance_changed"
     await _assert_nothing_more(sock, room, level=1)
@@ -90,8 +107,8 @@ async def test_raised_clearance_and_new_membership_resubscribe(room):
     from networks.services import membership_set
 
     await database_sync_to_async(membership_set)(
-        space=room["space"], user=room["users"]["outsider"], clearance=1,
-        acting_user=room["admin"])
+        space=room["space"], user=room["users"]["outsider"], clearance=1, acting_user=room["admin"]
+    )
     resync = await sock.until(lambda f: f["type"] == "resync", timeout=WITHIN)
     assert resync["reason"] == "access_granted" and resync["space_id"] == room["space"].pk
     await database_sync_to_async(post)(room, "moderator", "welcome", level=1)
@@ -105,7 +122,9 @@ async def test_revocation_holds_even_if_the_doorbell_is_lost(room, monkeypatch):
     _client, sock = await _socket(room["users"]["restricted"])
     await database_sync_to_async(membership_set_status)(
         membership=await database_sync_to_async(_membership)(room, "restricted"),
-        status=MembershipStatus.REMOVED, acting_user=room["users"]["moderator"])
+        status=MembershipStatus.REMOVED,
+        acting_user=room["users"]["moderator"],
+    )
     # delivery reads the database with the access rule: nothing arrives
     await _assert_nothing_more(sock, room)
     assert (await sock.request(_post_frame(room)))["code"] == "forbidden"
@@ -150,7 +169,8 @@ async def test_ended_session_closes_the_socket(room):
         session = UserSession.objects.filter(session_key=key).first()
         if session is None:  # force_login bypasses the middleware that records it
             session = UserSession.objects.create(
-                user=room["users"]["open"], session_key=key, ip="127.0.0.1")
+                user=room["users"]["open"], session_key=key, ip="127.0.0.1"
+            )
         get_adapter().end_sessions([session])
 
     await database_sync_to_async(end)()
@@ -196,4 +216,42 @@ async def test_ended_session_without_doorbell_stops_delivery_within_a_second(roo
     frames = await sock.drain(0.4)
     assert not [f for f in frames if f["type"] == "event"]
     assert sock.closed_code == 4401
+    await sock.close()
+
+
+async def test_socket_activity_keeps_the_session_alive(room):
+    """Chatting over the socket counts as activity for the idle timeout."""
+    from django.contrib.sessions.models import Session
+    from django.utils import timezone
+
+    client, sock = await _socket(room["users"]["open"])
+    key = client.session.session_key
+
+    def expiry():
+        return Session.objects.get(session_key=key).expire_date
+
+    def age_session():
+        Session.objects.filter(session_key=key).update(
+            expire_date=timezone.now() + timezone.timedelta(seconds=30)
+        )
+
+    await database_sync_to_async(age_session)()
+    before = await database_sync_to_async(expiry)()
+    await sock.send(_post_frame(room))
+    await sock.until(lambda f: f["type"] == "ack", timeout=WITHIN * 3)
+    after = await database_sync_to_async(expiry)()
+    assert (after - before).total_seconds() > settings.SESSION_COOKIE_AGE - 60
+    await sock.close()
+
+
+async def test_activity_does_not_revive_an_ended_session(room):
+    from messaging.handlers import session_touch
+
+    client, sock = await _socket(room["users"]["open"])
+    key = client.session.session_key
+    await database_sync_to_async(client.logout)()
+    await database_sync_to_async(session_touch)(key)
+    from django.contrib.sessions.models import Session
+
+    assert not await database_sync_to_async(Session.objects.filter(session_key=key).exists)()
     await sock.close()
