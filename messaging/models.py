@@ -224,3 +224,103 @@ class Event(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} #{self.seq} in space {self.space_id}"
+
+
+# --- Modus-operandi notes ------------------------------------------------------------
+# A note is structured intelligence about how criminal organisations work. Its category,
+# substances, grading and handling code are codes from the shipped taxonomy
+# (messaging/taxonomy/*.json); validation lives in messaging/note_services.py.
+
+
+class NoteGradingScheme(models.TextChoices):
+    EUROPOL_4X4 = "europol_4x4", _("Europol 4x4")
+    NATO_6X6 = "nato_6x6", _("NATO Admiralty 6x6")
+
+
+class Note(models.Model):
+    space = models.ForeignKey(Space, on_delete=models.CASCADE, related_name="notes")
+    # Its discussion: created with the note, named after `reference` (never the title,
+    # because every member of the space sees topic names, whatever the note's level).
+    topic = models.OneToOneField(Topic, on_delete=models.PROTECT, related_name="note")
+    reference = models.CharField(_("reference"), max_length=16, unique=True)
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    title = models.CharField(_("title"), max_length=200)
+    summary = models.TextField(_("summary"))
+    summary_html = models.TextField(editable=False)
+    category = models.CharField(_("category"), max_length=64)
+    substances = models.JSONField(_("substances"), default=list, blank=True)
+    countries = models.JSONField(_("countries"), default=list, blank=True)
+    route = models.JSONField(_("route"), default=list, blank=True)
+    indicators = models.JSONField(_("indicators"), default=list, blank=True)
+    # "|cocaine|nps|" and "|CO|ES|": list membership as a plain LIKE, on every database.
+    substances_key = models.CharField(max_length=400, editable=False, default="", blank=True)
+    countries_key = models.CharField(max_length=400, editable=False, default="", blank=True)
+    period_start = models.DateField(_("period start"), null=True, blank=True)
+    period_end = models.DateField(_("period end"), null=True, blank=True)
+    grading_scheme = models.CharField(
+        _("grading scheme"),
+        max_length=16,
+        choices=NoteGradingScheme.choices,
+        default=NoteGradingScheme.EUROPOL_4X4,
+    )
+    source_reliability = models.CharField(_("source reliability"), max_length=2)
+    information_credibility = models.CharField(_("information credibility"), max_length=2)
+    handling_code = models.CharField(_("handling code"), max_length=4)
+    handling_text = models.CharField(_("handling restrictions"), max_length=500, blank=True)
+    level = models.PositiveSmallIntegerField(_("level"), validators=[validate_level], default=0)
+    tlp = models.CharField(_("TLP"), max_length=12, choices=TLP.choices, default=TLP.AMBER)
+    recipients = models.ManyToManyField(
+        settings.AUTH_USER_MODEL,
+        blank=True,
+        related_name="red_notes",
+        verbose_name=_("recipients"),
+    )
+    version = models.PositiveIntegerField(default=1)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = _("note")
+        verbose_name_plural = _("notes")
+        indexes = [
+            models.Index(fields=["space", "-updated_at"]),
+            models.Index(fields=["space", "category"]),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(period_start__isnull=True)
+                | Q(period_end__isnull=True)
+                | Q(period_start__lte=models.F("period_end")),
+                name="note_period_in_order",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.reference
+
+    @property
+    def grading(self) -> str:
+        return f"{self.source_reliability}{self.information_credibility}"
+
+
+class NoteRevision(models.Model):
+    """Every version of a note, the first one included: a full snapshot of its fields."""
+
+    note = models.ForeignKey(Note, on_delete=models.CASCADE, related_name="revisions")
+    number = models.PositiveIntegerField()
+    snapshot = models.JSONField()
+    edited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["number"]
+        constraints = [
+            models.UniqueConstraint(fields=["note", "number"], name="note_revision_number_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"version {self.number} of note {self.note_id}"

@@ -5,6 +5,7 @@ from django.urls import include, path
 from django.views.i18n import JavaScriptCatalog
 
 from documents import views as document_views
+from messaging import note_views
 from messaging import views as messaging_views
 from networks import views as network_views
 from workspace import health, views
@@ -73,6 +74,29 @@ urlpatterns = [
         "spaces/<int:space_id>/messages/<int:message_id>/react/",
         messaging_views.reaction_toggle,
         name="reaction_toggle",
+    ),
+    # Modus-operandi notes (messaging/note_views.py).
+    path("spaces/<int:space_id>/notes/", note_views.note_list, name="note_list"),
+    path("spaces/<int:space_id>/notes/new/", note_views.note_create, name="note_create"),
+    path(
+        "spaces/<int:space_id>/notes/export.json",
+        note_views.note_list_export,
+        name="note_list_export",
+    ),
+    path(
+        "spaces/<int:space_id>/notes/<int:note_id>/",
+        note_views.note_detail,
+        name="note_detail",
+    ),
+    path(
+        "spaces/<int:space_id>/notes/<int:note_id>/edit/",
+        note_views.note_edit,
+        name="note_edit",
+    ),
+    path(
+        "spaces/<int:space_id>/notes/<int:note_id>/export.json",
+        note_views.note_export,
+        name="note_export",
     ),
     path("spaces/<int:space_id>/documents/", document_views.document_list, name="document_list"),
     path("spaces/<int:space_id>/documents/new/", document_views.document_new, name="document_new"),

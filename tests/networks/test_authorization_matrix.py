@@ -70,6 +70,13 @@ ROUTES: dict[str, tuple[str, set[str]]] = {
     "message_delete": ("POST", {"member_open", "moderator"}),
     "message_revisions": ("GET", MEMBERS),
     "reaction_toggle": ("POST", UPLOADERS),
+    # Notes. The matrix note is OPEN, TLP:GREEN, handling H0, written by member_open.
+    "note_list": ("GET", MEMBERS),
+    "note_create": ("GET", UPLOADERS),
+    "note_detail": ("GET", MEMBERS),
+    "note_edit": ("GET", {"member_open", "moderator"}),  # the author and moderators
+    "note_export": ("GET", MEMBERS),
+    "note_list_export": ("GET", MEMBERS),
 }
 # Statuses that mean "allowed" when not the default (200 or a redirect inside the app).
 ALLOWED_STATUS = {
@@ -132,6 +139,7 @@ def _url(name: str, world) -> str:
     join_request = JoinRequest.objects.create(space=space, user=world["users"]["non_member"])
     document = _matrix_document(world)
     message = _matrix_message(world)
+    note = _matrix_note(world)
     from documents.models import UploadSession
 
     session = UploadSession.objects.create(
@@ -173,6 +181,12 @@ def _url(name: str, world) -> str:
         "message_delete": {"space_id": space.pk, "message_id": message.pk},
         "message_revisions": {"space_id": space.pk, "message_id": message.pk},
         "reaction_toggle": {"space_id": space.pk, "message_id": message.pk},
+        "note_list": {"space_id": space.pk},
+        "note_create": {"space_id": space.pk},
+        "note_detail": {"space_id": space.pk, "note_id": note.pk},
+        "note_edit": {"space_id": space.pk, "note_id": note.pk},
+        "note_export": {"space_id": space.pk, "note_id": note.pk},
+        "note_list_export": {"space_id": space.pk},
     }[name]
     return reverse(name, kwargs=kwargs)
 
@@ -184,6 +198,25 @@ def _matrix_message(world):
     topic = topic_create(space=space, name="Matrix topic", acting_user=author)
     return message_post(space=space, topic=topic, body="matrix message", level=0, tlp="GREEN",
                         acting_user=author)
+
+
+def _matrix_note(world):
+    from messaging.note_services import NoteInput, note_create
+
+    return note_create(
+        space=world["space"],
+        data=NoteInput(
+            title="Matrix note",
+            summary="matrix note summary",
+            category="concealment.air_cargo",
+            source_reliability="B",
+            information_credibility="2",
+            handling_code="H0",
+            level=0,
+            tlp="GREEN",
+        ),
+        acting_user=world["users"]["member_open"],
+    )
 
 
 def _matrix_document(world):

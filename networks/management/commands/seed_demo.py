@@ -27,6 +27,10 @@ class Command(BaseCommand):
                 return
             raise CommandError("The database already has a network; refusing to seed twice.")
         seed_demo()
+        # messaging builds on networks, never the other way round: imported here only.
+        from messaging.notes import seed_demo_notes
+
+        seed_demo_notes()
         self.stdout.write(self.style.SUCCESS("Demo network created."))
         self._print_logins()
 
