@@ -112,28 +112,33 @@ def _typed(meta: dict[str, Any], key: str, kind: type, default: Any) -> Any:
     return value
 
 
+def _document_meta(data: dict[str, Any]) -> DocumentMeta:
+    """The document's description from the client's JSON, every field type-checked."""
+    recipients = _typed(data, "recipients", list, [])
+    if not all(isinstance(r, int) and not isinstance(r, bool) for r in recipients):
+        raise ValidationError(_("The upload description is malformed."), code="meta")
+    return DocumentMeta(
+        title=_typed(data, "title", str, ""),
+        description=_typed(data, "description", str, ""),
+        level=_typed(data, "level", int, 0),
+        tlp=_typed(data, "tlp", str, TLP.GREEN),
+        recipient_ids=recipients,
+    )
+
+
 @login_required
 @require_POST
 def document_upload(request: HttpRequest, space_id: int) -> HttpResponse:
     membership = access_space(request.user, space_id, action=Action.UPLOAD)
     try:
         meta = _parse_meta(request)
-        recipients = _typed(meta, "recipients", list, [])
-        if not all(isinstance(r, int) and not isinstance(r, bool) for r in recipients):
-            raise ValidationError(_("The upload description is malformed."), code="meta")
         version = services.document_upload(
             space=membership.space,
             acting_user=request.user,
             stream=request,
             content_length=_content_length(request),
             filename=_typed(meta, "filename", str, ""),
-            meta=DocumentMeta(
-                title=_typed(meta, "title", str, ""),
-                description=_typed(meta, "description", str, ""),
-                level=_typed(meta, "level", int, 0),
-                tlp=_typed(meta, "tlp", str, TLP.GREEN),
-                recipient_ids=recipients,
-            ),
+            meta=_document_meta(meta),
             request=request,
         )
     except (UploadRejected, ValidationError) as exc:
@@ -249,21 +254,12 @@ def upload_start(request: HttpRequest, space_id: int) -> HttpResponse:
     membership = access_space(request.user, space_id, action=Action.UPLOAD)
     try:
         data = _json_body(request)
-        recipients = _typed(data, "recipients", list, [])
-        if not all(isinstance(r, int) and not isinstance(r, bool) for r in recipients):
-            raise ValidationError(_("The upload description is malformed."), code="meta")
         session = services.upload_session_start(
             space=membership.space,
             acting_user=request.user,
             filename=_typed(data, "filename", str, ""),
             size=_typed(data, "size", int, 0),
-            meta=DocumentMeta(
-                title=_typed(data, "title", str, ""),
-                description=_typed(data, "description", str, ""),
-                level=_typed(data, "level", int, 0),
-                tlp=_typed(data, "tlp", str, TLP.GREEN),
-                recipient_ids=recipients,
-            ),
+            meta=_document_meta(data),
         )
     except (UploadRejected, ValidationError) as exc:
         return _error(exc)
