@@ -148,3 +148,17 @@ def login_context(browser, server: LiveServer, user) -> object:  # type: ignore[
         ]
     )
     return context
+
+
+@pytest.fixture
+def browser_log() -> Iterator[object]:
+    """Collects console errors, uncaught exceptions and CSP violations; fails at teardown.
+
+    Contexts are watched with `browser_log.watch(context)` (or helpers.new_context).
+    """
+    from tests.e2e.helpers import BrowserLog
+
+    log = BrowserLog()
+    yield log
+    problems = log.unexpected()
+    assert not problems, "JavaScript errors or CSP violations:\n" + "\n".join(problems)
