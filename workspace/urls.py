@@ -14,6 +14,8 @@ from workspace.audit import views as audit_views
 
 urlpatterns = [
     path("", views.home, name="home"),
+    # Browsers ask for /favicon.ico on pages that name no icon (error pages included).
+    path("favicon.ico", views.favicon, name="favicon"),
     path("healthz", health.healthz, name="healthz"),
     path("metrics", health.metrics_view, name="metrics"),
     path("invitations/<str:token>/", network_views.invitation_accept, name="invitation_accept"),

@@ -18,6 +18,14 @@ def home(request: HttpRequest) -> HttpResponse:
     return render(request, "home.html", dashboard_for(user=request.user))
 
 
+def favicon(request: HttpRequest) -> HttpResponse:
+    """Browsers ask for /favicon.ico on pages that name no icon (error pages included)."""
+    from django.http import HttpResponsePermanentRedirect
+    from django.templatetags.static import static
+
+    return HttpResponsePermanentRedirect(static("favicon.svg"))
+
+
 def _error(request: HttpRequest, status: int, template: str) -> HttpResponse:
     return render(request, template, status=status)
 

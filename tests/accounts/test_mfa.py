@@ -79,6 +79,14 @@ def test_tampered_totp_secret_is_rejected(db):
 
 
 def test_mfa_changes_require_reauthentication(mfa_client, mfa_user):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    # Enrolled a day ago: past the onboarding window.
+    Authenticator.objects.filter(user=mfa_user).update(
+        created_at=timezone.now() - timedelta(days=1)
+    )
     response = mfa_client.post("/accounts/2fa/totp/deactivate/")
     assert response.status_code == 302
     assert response.url.startswith("/accounts/reauthenticate/")
@@ -132,3 +140,24 @@ def test_other_users_webauthn_key_is_not_found(mfa_client):
     key = Authenticator.objects.create(user=other, type="webauthn", data={"name": "key"})
     assert mfa_client.post(f"/accounts/2fa/webauthn/keys/{key.pk}/remove/").status_code == 404
     assert Authenticator.objects.filter(pk=key.pk).exists()
+
+
+def test_recovery_codes_right_after_enrolment_need_no_second_password(client):
+    user = UserFactory()
+    client.post("/accounts/login/", {"login": user.email, "password": PASSWORD})
+    secret = client.get(MFA_SETUP).context["form"].secret
+    client.post(MFA_SETUP, {"code": totp_code_from_secret(secret)})
+    response = client.get("/accounts/2fa/recovery-codes/")
+    assert response.status_code == 200
+
+
+def test_later_mfa_changes_still_need_the_password(client):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    user = UserFactory(mfa=True)
+    Authenticator.objects.filter(user=user).update(created_at=timezone.now() - timedelta(days=1))
+    client.force_login(user)
+    response = client.get("/accounts/2fa/recovery-codes/")
+    assert response.status_code == 302 and response.url.startswith("/accounts/reauthenticate/")

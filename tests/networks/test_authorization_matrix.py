@@ -50,6 +50,7 @@ ROUTES: dict[str, tuple[str, set[str]]] = {
     "version_upload": ("POST", DOC_MANAGERS),
     "version_download": ("GET", CLEARED_FOR_DOC),
     "document_delete": ("POST", DOC_MANAGERS),
+    "favicon": ("GET", {"anonymous"} | MFA_USERS),  # a redirect to the static icon
     "space_audit": ("GET", MODERATION),
     "network_audit": ("GET", {"network_admin"}),
     "upload_start": ("POST", UPLOADERS),
@@ -80,6 +81,7 @@ ROUTES: dict[str, tuple[str, set[str]]] = {
 }
 # Statuses that mean "allowed" when not the default (200 or a redirect inside the app).
 ALLOWED_STATUS = {
+    "favicon": {301},
     "document_upload": {400},
     "version_upload": {400},
     "upload_start": {400},
@@ -165,6 +167,7 @@ def _url(name: str, world) -> str:
         "version_upload": {"document_id": document.pk},
         "version_download": {"document_id": document.pk, "number": 1},
         "document_delete": {"document_id": document.pk},
+        "favicon": {},
         "space_audit": {"space_id": space.pk},
         "network_audit": {"slug": space.network.slug},
         "upload_start": {"space_id": space.pk},

@@ -88,7 +88,7 @@ class AccountAdapter(DefaultAccountAdapter):
         request = context.request
         user = getattr(request, "user", None)
         if app == "allauth.mfa" and user is not None and user.is_authenticated:
-            if not user_has_mfa(user):
+            if not user_has_mfa(user) or _just_enrolled(user):
                 return False
         return super().is_reauthentication_required(app=app, **kwargs)
 
@@ -119,6 +119,26 @@ class MFAAdapter(DefaultMFAAdapter):
             type__in=[Authenticator.Type.TOTP, Authenticator.Type.WEBAUTHN],
         ).exclude(pk=authenticator.pk)
         return others.exists()
+
+
+def _just_enrolled(user: Any) -> bool:
+    """The first authenticator was set up moments ago (the onboarding flow goes on to the
+    recovery codes); any later MFA change asks for the password again."""
+    from datetime import timedelta
+
+    from django.conf import settings
+    from django.utils import timezone
+
+    first = (
+        Authenticator.objects.filter(
+            user_id=user.pk, type__in=[Authenticator.Type.TOTP, Authenticator.Type.WEBAUTHN]
+        )
+        .order_by("created_at")
+        .values_list("created_at", flat=True)
+        .first()
+    )
+    window = timedelta(seconds=settings.ACCOUNT_REAUTHENTICATION_TIMEOUT)
+    return first is not None and first > timezone.now() - window
 
 
 def user_has_mfa(user: Any) -> bool:
