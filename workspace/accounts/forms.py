@@ -8,7 +8,17 @@ from django.utils.translation import gettext_lazy as _
 
 from workspace.accounts.models import User
 
-LANGUAGE_CHOICES = [(code, name) for code, name in global_settings.LANGUAGES if "-" not in code]
+# Working languages of the programme's experts: the EU's official languages, the
+# languages of Latin America and the Caribbean covered by Django, and a few others
+# common in cooperation work. Names come (translated) from Django's own catalogues.
+PROFILE_LANGUAGES = {
+    "bg", "cs", "da", "de", "el", "en", "es", "et", "fi", "fr", "ga", "hr", "hu", "it",
+    "lt", "lv", "nl", "pl", "pt", "ro", "sk", "sl", "sv", "ar", "ca", "eu", "gl", "ru",
+    "tr", "uk",
+}
+LANGUAGE_CHOICES = [
+    (code, name) for code, name in global_settings.LANGUAGES if code in PROFILE_LANGUAGES
+]
 
 
 class ProfileForm(forms.ModelForm):
