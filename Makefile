@@ -10,7 +10,7 @@ PORT ?= 8000
 ASSETS := workspace/static/dist/age.js
 AXE := $(VENV)/share/axe-core/axe.min.js
 
-.PHONY: run test bench install assets lint clean
+.PHONY: run test bench loadtest install assets lint clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
@@ -54,6 +54,12 @@ test: install
 
 bench: install
 	$(PY) bench/run.py
+
+# Ramp simulated users (2 daphne + nginx + PostgreSQL + a private Redis) until one of
+# Mattermost's pass criteria breaks; <= 10 minutes. Needs nginx, redis-server, PostgreSQL.
+# LOADTEST_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/workspace_loadtest).
+loadtest: install
+	$(PY) bench/loadtest.py $(LOADTEST_ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -130,7 +130,10 @@ if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL]},
+            # redis-py 8 times out socket reads after 5 s, the same as channels_redis's
+            # blocking receive: idle sockets were torn down (close 1011) under load
+            # (bench/loadtest.py). A longer read timeout keeps them.
+            "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 15}]},
         }
     }
     CACHES = {

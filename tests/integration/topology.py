@@ -85,6 +85,10 @@ class Daphne:
     workdir: Path
     process: subprocess.Popen | None = None
     starts: int = 0
+    # Additions for tests/integration/test_chaos.py: environment overrides (REDIS_URL,
+    # DATABASE_URL through a proxy, ...) and Python appended to the settings module.
+    extra_env: dict[str, str] = field(default_factory=dict)
+    extra_settings: str = ""
 
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "WORKSPACE_"))}
@@ -104,10 +108,11 @@ class Daphne:
                 "WORKSPACE_LOG_FORMAT": "json",
             }
         )
+        env.update(self.extra_env)
         return env
 
     def start(self) -> None:
-        (self.workdir / "topology_settings.py").write_text(SETTINGS_MODULE)
+        (self.workdir / "topology_settings.py").write_text(SETTINGS_MODULE + self.extra_settings)
         self.starts += 1
         log = open(self.log_path, "ab")  # noqa: SIM115 - the child keeps it
         self.process = subprocess.Popen(
