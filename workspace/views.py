@@ -55,4 +55,8 @@ def too_many_requests(request: HttpRequest, exception: Any = None) -> HttpRespon
 
 
 def server_error(request: HttpRequest) -> HttpResponse:
-    return render(request, "errors/500.html", status=500)
+    """Rendered without the request's context: no user, session or database is touched,
+    so the page still renders when the database is what failed."""
+    from django.template import loader
+
+    return HttpResponse(loader.get_template("errors/500.html").render({}), status=500)

@@ -151,3 +151,14 @@ def test_every_environment_variable_is_documented():
     documented = set(re.findall(r"^([A-Z_]+)=", (ROOT / ".env.example").read_text(), re.M))
     assert used, "no variables found"
     assert used - documented == set(), f"undocumented: {sorted(used - documented)}"
+
+
+def test_server_error_page_needs_no_database(rf, django_assert_num_queries):
+    from workspace.views import server_error
+
+    request = rf.get("/")
+    with django_assert_num_queries(0):
+        response = server_error(request)
+    assert response.status_code == 500
+    body = response.content.decode()
+    assert "Something went wrong" in body and "<script" not in body

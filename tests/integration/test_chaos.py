@@ -473,10 +473,6 @@ def test_storage_failure_during_upload_leaves_no_orphan(room, topology_factory, 
     assert sorted([version.header_name, version.payload_name]) == _blobs()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "During a database outage the 500 handler (workspace.views.server_error) renders "
-    "base.html, whose context needs request.user from the database; the handler itself "
-    "raises and daphne answers with its own bare 'Exception inside application' page."))
 def test_postgres_outage_page_is_the_friendly_one(room, topology_factory):
     topology = topology_factory(pg_proxy=True)
     assert topology.pg is not None
