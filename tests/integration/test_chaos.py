@@ -287,7 +287,8 @@ async def _live_delivery(room: dict[str, Any], clients: dict[str, ChaosClient],
 # Seen once in CI (2026-11-29): after SIGKILL and two reconnects, one client held 71
 # deliveries for 44 distinct seqs. Not yet known whether the server replayed from too
 # early a seq or the client harness raced a dead socket's late frames; until that is
-# settled this test reports but does not gate the build. See docs/benchmarks.md / #8.
+# settled this test reports but does not gate the build (docs/architecture.md, "Known
+# open defects").
 @pytest.mark.xfail(strict=False, reason="duplicate deliveries seen once after SIGKILL")
 def test_sigkill_a_daphne_clients_resume_exactly_once(room, topology_factory):
     topology = topology_factory()
