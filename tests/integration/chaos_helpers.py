@@ -11,6 +11,10 @@
   cannot make writes fail here).
 - `ChaosClient`: one logical user through nginx: reconnects with `hello`/`resume` from
   the last seq it received, and retries an unacknowledged post with the same client_id.
+  It holds at most one socket at a time: reconnects are serialised by a lock, because a
+  writer's post and its keep-alive loop both notice a dead socket, and without the lock
+  each opened its own replacement, so every later event arrived twice (the 71-for-44
+  duplicate deliveries once seen after SIGKILL were this, not the server).
 """
 
 from __future__ import annotations
@@ -254,10 +258,22 @@ class ChaosClient:
         self._pending: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self._pump: asyncio.Task[None] | None = None
         self.live_at: dict[int, float] = {}  # seq -> loop time received
+        # Each socket's own stream (resume seq, seqs received), checked on its own: the
+        # server promises order and no repeat per connection, whatever the harness does.
+        self.streams: list[tuple[int, list[int]]] = []
+        self.open_sockets = 0
+        self.max_open_sockets = 0
+        self._reconnecting = asyncio.Lock()
 
     # connection -----------------------------------------------------------------
 
     async def ensure_connected(self, deadline: float) -> None:
+        if self.ws is not None and self.ws.close_code is None:
+            return
+        async with self._reconnecting:  # one replacement socket, however many callers
+            await self._reconnect(deadline)
+
+    async def _reconnect(self, deadline: float) -> None:
         loop = asyncio.get_running_loop()
         delay = 0.1
         while self.ws is None or self.ws.close_code is not None:
@@ -282,16 +298,27 @@ class ChaosClient:
         ws = _Client()
         await ws.connect_via(self.port, self.cookie)
         self.ws = ws
-        self._pump = asyncio.ensure_future(self._read(ws))
         last = self.delivered[-1] if self.delivered else 0
+        stream: list[int] = []
+        self.streams.append((last, stream))
+        self._pump = asyncio.ensure_future(self._read(ws, stream))
         ack = await self.request({"type": "hello", "resume": {str(self.space_id): last}},
                                  timeout=10)
         if ack is None or ack.get("type") != "ack":
             raise ConnectionError(f"hello failed: {ack}")
         self.connects += 1
 
-    async def _read(self, ws: _Client) -> None:
+    async def _read(self, ws: _Client, stream: list[int]) -> None:
         loop = asyncio.get_running_loop()
+        self.open_sockets += 1
+        self.max_open_sockets = max(self.max_open_sockets, self.open_sockets)
+        try:
+            await self._read_frames(ws, stream, loop)
+        finally:
+            self.open_sockets -= 1
+
+    async def _read_frames(self, ws: _Client, stream: list[int],
+                           loop: asyncio.AbstractEventLoop) -> None:
         while True:
             frame = await ws.frames.get()
             kind = frame["type"]
@@ -301,6 +328,7 @@ class ChaosClient:
                         future.set_result(None)  # type: ignore[arg-type]
                 return
             if kind == "event" and frame["space_id"] == self.space_id:
+                stream.append(frame["seq"])
                 self.delivered.append(frame["seq"])
                 self.live_at[frame["seq"]] = loop.time()
                 self.frames.append(frame)
