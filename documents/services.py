@@ -38,6 +38,7 @@ from networks.access import Action, ItemLabels, access_item, access_space, clear
 from networks.clearance import TLP, validate_level
 from networks.models import Membership, MembershipStatus, Role, Space
 from workspace.audit.services import audit_record
+from workspace.notifications import services as notifications
 
 READ_SIZE = 256 * 1024
 DOWNLOAD_READ_SIZE = 1024 * 1024
@@ -323,6 +324,8 @@ def document_upload(
                     "tlp": document.tlp,
                 },
             )
+            if number == 1:  # a new document; new versions notify nobody
+                notifications.document_added(document=document, labels=document_labels(document))
     except Exception:
         # No orphan blobs: a failed row write removes what was stored.
         default_storage.delete(header_name)

@@ -341,6 +341,12 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
                     {"type": "resync", "space_id": space_id, "seq": head, "reason": reason}
                 )
 
+    # --- notifications (workspace/notifications) ------------------------------------
+
+    async def notification_count(self, message: dict[str, Any]) -> None:
+        """The user's unread notification count changed: forward the count, never text."""
+        await self.send_json({"type": "notification", "unread": int(message["unread"])})
+
     # --- ephemeral: typing and presence ---------------------------------------------
 
     async def _presence(self, space_id: int, state: str) -> None:

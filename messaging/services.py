@@ -43,6 +43,7 @@ from networks.access import (
 from networks.clearance import TLP, level_name, level_names
 from networks.models import Space
 from workspace.audit.services import audit_record
+from workspace.notifications import services as notifications
 
 MAX_RECIPIENTS = 50
 MAX_MENTIONS = 20
@@ -389,6 +390,9 @@ def _message_store(
         message=message,
         topic=topic,
     )
+    notifications.message_posted(
+        message=message, labels=labels, mention_ids=payload["message"]["mention_ids"]
+    )
     return message
 
 
@@ -415,6 +419,9 @@ def message_edit(*, message: Message, body: str, acting_user: Any) -> Message:
     message.body, message.rendered_html, message.edited_at = body, html, timezone.now()
     message.save(update_fields=["body", "rendered_html", "edited_at"])
     mention_ids = _notify_mentions(message, labels)
+    notifications.message_posted(
+        message=message, labels=labels, mention_ids=mention_ids, edited=True
+    )
     _emit(
         space_id=message.space_id,
         kind=EventKind.MESSAGE_EDIT,

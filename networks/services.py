@@ -37,6 +37,7 @@ from networks.models import (
 )
 from networks.permissions import sync_role_permissions
 from workspace.audit.services import audit_record
+from workspace.notifications import services as notifications
 from workspace.realtime import notify_user_on_commit
 
 INVITATION_LIFETIME = timedelta(days=14)
@@ -198,6 +199,7 @@ def membership_invite(
         details={"email": email, "role": role, "clearance": clearance},
     )
     transaction.on_commit(lambda: _send_invitation_email(invitation, request))
+    notifications.invitation_sent(invitation=invitation)
     return invitation
 
 
@@ -343,6 +345,7 @@ def join_request_create(
         space_id=space.pk,
         target=f"join_request:{join_request.pk}",
     )
+    notifications.join_requested(join_request=join_request)
     return join_request
 
 

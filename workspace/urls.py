@@ -11,6 +11,7 @@ from networks import views as network_views
 from workspace import health, views
 from workspace.accounts import views as account_views
 from workspace.audit import views as audit_views
+from workspace.notifications import views as notification_views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -138,6 +139,28 @@ urlpatterns = [
         "documents/<int:document_id>/delete/",
         document_views.document_delete,
         name="document_delete",
+    ),
+    # Notifications (workspace/notifications): the list, mark read, settings, topic follows.
+    path("notifications/", notification_views.notification_list, name="notification_list"),
+    path(
+        "notifications/<int:notification_id>/read/",
+        notification_views.notification_read,
+        name="notification_read",
+    ),
+    path(
+        "notifications/read-all/",
+        notification_views.notification_read_all,
+        name="notification_read_all",
+    ),
+    path(
+        "notifications/settings/",
+        notification_views.notification_settings,
+        name="notification_settings",
+    ),
+    path(
+        "spaces/<int:space_id>/topics/<int:topic_id>/follow/",
+        notification_views.topic_follow,
+        name="topic_follow",
     ),
     path("accounts/profile/", account_views.profile_edit, name="profile_edit"),
     # Before allauth's own route: the last authenticator cannot be removed.

@@ -78,6 +78,12 @@ ROUTES: dict[str, tuple[str, set[str]]] = {
     "note_edit": ("GET", {"member_open", "moderator"}),  # the author and moderators
     "note_export": ("GET", MEMBERS),
     "note_list_export": ("GET", MEMBERS),
+    # Notifications: everyone's own; the matrix document notified member_restricted.
+    "notification_list": ("GET", MFA_USERS),
+    "notification_read": ("POST", {"member_restricted"}),  # another user's id is a 404
+    "notification_read_all": ("POST", MFA_USERS),
+    "notification_settings": ("GET", MFA_USERS),
+    "topic_follow": ("POST", MEMBERS),
 }
 # Statuses that mean "allowed" when not the default (200 or a redirect inside the app).
 ALLOWED_STATUS = {
@@ -190,8 +196,20 @@ def _url(name: str, world) -> str:
         "note_edit": {"space_id": space.pk, "note_id": note.pk},
         "note_export": {"space_id": space.pk, "note_id": note.pk},
         "note_list_export": {"space_id": space.pk},
+        "notification_list": {},
+        "notification_read": {"notification_id": _matrix_notification(world, document)},
+        "notification_read_all": {},
+        "notification_settings": {},
+        "topic_follow": {"space_id": space.pk, "topic_id": message.topic_id},
     }[name]
     return reverse(name, kwargs=kwargs)
+
+
+def _matrix_notification(world, document):
+    from workspace.notifications.models import Notification
+
+    user = world["users"]["member_restricted"]
+    return Notification.objects.get(user=user, document=document).pk
 
 
 def _matrix_message(world):
@@ -252,6 +270,7 @@ POST_DATA = {
     "message_post": {"body": "hi", "level": "0", "tlp": "GREEN",
                      "client_id": "6f1c2a3e-1b7d-4c55-9a51-0d2e3f4a5b6c"},
     "reaction_toggle": {"emoji": "+1"},
+    "topic_follow": {"following": "1"},
 }
 
 

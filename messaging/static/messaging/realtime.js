@@ -108,6 +108,9 @@ class Realtime {
       case "typing":
         this.showTyping(frame);
         break;
+      case "notification": // the header bell (notifications/bell.js) shows the count
+        document.dispatchEvent(new CustomEvent("workspace:notification", { detail: frame }));
+        break;
       case "presence":
         if (frame.state === "online") this.online.set(frame.user.id, frame.user.name);
         else this.online.delete(frame.user.id);
