@@ -17,7 +17,7 @@ from django.core.exceptions import PermissionDenied
 from django.utils.crypto import constant_time_compare
 
 from messaging import selectors, services
-from messaging.models import Message, Topic
+from messaging.models import Message
 from messaging.protocol import Frame
 from networks.access import Action, access_space, clearance_in_effect, user_has_completed_mfa
 from networks.models import Membership, MembershipStatus
@@ -106,7 +106,9 @@ def _visible_message(user: Any, frame: Frame) -> Message:
 
 def post(user: Any, frame: Frame) -> dict[str, Any]:
     membership = access_space(user, frame.space_id, action=Action.POST)  # type: ignore[arg-type]
-    topic = Topic.objects.get(pk=frame.topic_id, space_id=membership.space_id)
+    topic = selectors.visible_topics(user=user, space_id=membership.space_id).get(
+        pk=frame.topic_id
+    )
     message = services.message_post(
         space=membership.space,
         topic=topic,
@@ -148,7 +150,7 @@ def react(user: Any, frame: Frame) -> dict[str, Any]:
 
 def read(user: Any, frame: Frame) -> dict[str, Any]:
     access_space(user, frame.space_id, action=Action.VIEW)  # type: ignore[arg-type]
-    topic = Topic.objects.get(pk=frame.topic_id, space_id=frame.space_id)
+    topic = selectors.visible_topics(user=user, space_id=frame.space_id).get(pk=frame.topic_id)  # type: ignore[arg-type]
     marker = services.read_mark(topic=topic, seq=frame.seq or 0, acting_user=user)
     unread = selectors.unread_by_topic(user=user, space_id=topic.space_id)
     return {
@@ -160,5 +162,5 @@ def read(user: Any, frame: Frame) -> dict[str, Any]:
 
 def typing(user: Any, frame: Frame) -> dict[str, Any]:
     access_space(user, frame.space_id, action=Action.POST)  # type: ignore[arg-type]
-    Topic.objects.get(pk=frame.topic_id, space_id=frame.space_id)
+    selectors.visible_topics(user=user, space_id=frame.space_id).get(pk=frame.topic_id)  # type: ignore[arg-type]
     return {"id": user.pk, "name": display_name(user)}

@@ -94,6 +94,9 @@ class Message(models.Model):
         indexes = [
             models.Index(fields=["topic", "seq"]),
             models.Index(fields=["space", "seq"]),
+            # Search lists newest first (workspace/search); the tsvector column and its GIN
+            # index are made by migration 0003 on PostgreSQL only, outside Django's fields.
+            models.Index(fields=["-created_at"], name="message_created_desc"),
         ]
 
     def __str__(self) -> str:

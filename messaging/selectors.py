@@ -26,8 +26,40 @@ def message_labels(message: Message) -> ItemLabels:
     )
 
 
+def _visible_note_ids(*, user: Any, space_id: int) -> QuerySet[Any]:
+    from messaging.note_selectors import visible_notes
+
+    return visible_notes(user=user, space_id=space_id).values("pk")
+
+
+def in_visible_discussions(queryset: QuerySet[Any], *, user: Any, space_id: int,
+                           topic_field: str = "topic") -> QuerySet[Any]:
+    """Keep rows outside note discussions, or in the discussion of a note the user may see.
+
+    A note's discussion topic is part of the note: its name, its messages and its events
+    are hidden from whoever may not see the note, whatever their own labels say, so
+    neither the topic list nor unread counts nor replay reveal that the note exists.
+    """
+    prefix = f"{topic_field}__" if topic_field else ""
+    return queryset.filter(
+        Q(**{f"{prefix}note__isnull": True})
+        | Q(**{f"{prefix}note__in": _visible_note_ids(user=user, space_id=space_id)})
+    )
+
+
+def visible_topics(*, user: Any, space_id: int) -> QuerySet[Topic]:
+    """The space's topics the user may see (all but the discussions of hidden notes)."""
+    return in_visible_discussions(
+        Topic.objects.filter(space_id=space_id), user=user, space_id=space_id, topic_field=""
+    )
+
+
 def visible_messages(*, user: Any, space_id: int) -> QuerySet[Message]:
-    return filter_visible(Message.objects.filter(space_id=space_id), user)
+    return in_visible_discussions(
+        filter_visible(Message.objects.filter(space_id=space_id), user),
+        user=user,
+        space_id=space_id,
+    )
 
 
 def topic_messages(*, user: Any, topic: Topic) -> QuerySet[Message]:
@@ -79,8 +111,12 @@ def visible_events_after(
     if head <= after_seq:
         return EventBatch(head=head, events=[], overflow=False)
     events = list(
-        filter_visible(
-            Event.objects.filter(space_id=space_id, seq__gt=after_seq, seq__lte=head), user
+        in_visible_discussions(
+            filter_visible(
+                Event.objects.filter(space_id=space_id, seq__gt=after_seq, seq__lte=head), user
+            ),
+            user=user,
+            space_id=space_id,
         ).order_by("seq")[: limit + 1]
     )
     if len(events) > limit:
@@ -129,17 +165,57 @@ def visible_events_after_many(
         )
         for e in events
     ]
+    discussions = _note_labels_by_topic({e.topic_id for e in events if e.topic_id})
     memberships = delivery_memberships(space_id=space_id, user_ids=[u.pk for u in users])
     batches = []
     for user in users:
         membership = memberships.get(user.pk)
         visible = (
-            [e for e, label in zip(events, labels, strict=True) if can_see_item(membership, label)]
+            [
+                e
+                for e, label in zip(events, labels, strict=True)
+                if can_see_item(membership, label)
+                and (
+                    e.topic_id not in discussions
+                    or can_see_item(membership, discussions[e.topic_id])
+                )
+            ]
             if membership is not None
             else []
         )
         batches.append(EventBatch(head=upto, events=visible, overflow=False))
     return batches
+
+
+def _note_labels_by_topic(topic_ids: set[int]) -> dict[int, ItemLabels]:
+    """Labels of the notes whose discussion topics are among `topic_ids` (two queries)."""
+    from messaging.models import Note
+
+    if not topic_ids:
+        return {}
+    notes = list(
+        Note.objects.filter(topic_id__in=topic_ids).values_list(
+            "pk", "topic_id", "space_id", "level", "tlp", "author_id"
+        )
+    )
+    red = [pk for pk, _t, _s, _l, tlp, _a in notes if tlp == TLP.RED]
+    recipients: dict[int, set[int]] = {}
+    if red:
+        through = Note.recipients.through
+        for note_id, user_id in through.objects.filter(note_id__in=red).values_list(
+            "note_id", "user_id"
+        ):
+            recipients.setdefault(note_id, set()).add(user_id)
+    return {
+        topic_id: ItemLabels(
+            space_id=space_id,
+            level=level,
+            tlp=tlp,
+            author_id=author_id,
+            recipient_ids=frozenset(recipients.get(pk, ())),
+        )
+        for pk, topic_id, space_id, level, tlp, author_id in notes
+    }
 
 
 def unread_by_topic(*, user: Any, space_id: int) -> dict[int, int]:
@@ -162,7 +238,7 @@ def topics_with_unread(*, user: Any, space_id: int) -> list[Topic]:
     """Topics of the space, most recently active first, each with `.unread`."""
     unread = unread_by_topic(user=user, space_id=space_id)
     topics = list(
-        Topic.objects.filter(space_id=space_id)
+        visible_topics(user=user, space_id=space_id)
         .select_related("created_by")
         .order_by("-last_seq", "name")
     )

@@ -230,6 +230,10 @@ def _notify_mentions(message: Message, labels: ItemLabels) -> list[int]:
             access_item(user, labels)
         except PermissionDenied:
             continue  # never tell anyone about a message they may not see
+        if not selectors.in_visible_discussions(
+            Message.objects.filter(pk=message.pk), user=user, space_id=message.space_id
+        ).exists():
+            continue  # nor about a message in the discussion of a note hidden from them
         Mention.objects.get_or_create(message=message, user=user)
         notified.append(user.pk)
     return sorted(notified)

@@ -23,8 +23,13 @@ from networks.clearance import level_name
 from networks.models import Membership
 
 
-def _topic(membership: Membership, topic_id: int) -> Topic:
-    topic = Topic.objects.filter(pk=topic_id, space_id=membership.space_id).first()
+def _topic(user: Any, membership: Membership, topic_id: int) -> Topic:
+    """A topic the member may see; a hidden note's discussion is a 404 like a missing one."""
+    topic = (
+        selectors.visible_topics(user=user, space_id=membership.space_id)
+        .filter(pk=topic_id)
+        .first()
+    )
     if topic is None:
         raise Http404
     return topic
@@ -140,7 +145,7 @@ def _render_topic(
 @require_GET
 def topic_detail(request: HttpRequest, space_id: int, topic_id: int) -> HttpResponse:
     membership = access_space(request.user, space_id, action=Action.VIEW)
-    topic = _topic(membership, topic_id)
+    topic = _topic(request.user, membership, topic_id)
     return _render_topic(request, membership, topic, _message_form(request, membership))
 
 
@@ -148,7 +153,7 @@ def topic_detail(request: HttpRequest, space_id: int, topic_id: int) -> HttpResp
 @require_POST
 def message_post(request: HttpRequest, space_id: int, topic_id: int) -> HttpResponse:
     membership = access_space(request.user, space_id, action=Action.POST)
-    topic = _topic(membership, topic_id)
+    topic = _topic(request.user, membership, topic_id)
     form = _message_form(request, membership, request.POST)
     if form.is_valid():
         data = form.cleaned_data

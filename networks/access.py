@@ -182,6 +182,20 @@ def filter_visible(
     return qs.filter(~Q(**{tlp_field: TLP.RED}) | red_ok)
 
 
+def filter_member_spaces(queryset: QuerySet, user: Any, *, space_ref: str = "space_id") -> QuerySet:
+    """Rows of spaces where the user may see items at all (active membership, MFA).
+
+    For space-wide rows that carry no level or TLP label of their own, such as topic
+    names, and for listing the spaces a search may cover. The same membership part of the
+    rule as `filter_visible` (the same subquery), without the item labels.
+    """
+    if not user_has_completed_mfa(user):
+        return queryset.none()
+    return queryset.annotate(
+        _clearance=_effective_clearance_subquery(user, space_ref, timezone.now())
+    ).filter(_clearance__isnull=False)
+
+
 def spaces_visible_in_directory(user: Any, network: Network) -> QuerySet[Space]:
     """Listed spaces, plus unlisted ones where the user is an active member.
 

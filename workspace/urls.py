@@ -11,6 +11,7 @@ from networks import views as network_views
 from workspace import health, views
 from workspace.accounts import views as account_views
 from workspace.audit import views as audit_views
+from workspace.search import views as search_views
 from workspace.notifications import views as notification_views
 
 urlpatterns = [
@@ -18,6 +19,8 @@ urlpatterns = [
     # Browsers ask for /favicon.ico on pages that name no icon (error pages included).
     path("favicon.ico", views.favicon, name="favicon"),
     path("healthz", health.healthz, name="healthz"),
+    # Full-text search over what the user may see (workspace/search).
+    path("search/", search_views.search_page, name="search"),
     path("metrics", health.metrics_view, name="metrics"),
     path("invitations/<str:token>/", network_views.invitation_accept, name="invitation_accept"),
     path("networks/<slug:slug>/", network_views.network_directory, name="network_directory"),

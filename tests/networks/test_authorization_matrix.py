@@ -62,6 +62,8 @@ ROUTES: dict[str, tuple[str, set[str]]] = {
     # The test client's REMOTE_ADDR is 127.0.0.1, a local scrape: allowed for everyone who
     # gets past the MFA redirect. Non-local callers get 403 (tests/test_metrics.py).
     "metrics": ("GET", {"anonymous"} | MFA_USERS),
+    # Search covers only what the user may see (tests/search); everyone with MFA may ask.
+    "search": ("GET", MFA_USERS),
     # Discussions. The matrix message is OPEN, TLP:GREEN, written by member_open.
     "topic_list": ("GET", MEMBERS),
     "topic_create": ("POST", UPLOADERS),
@@ -182,6 +184,7 @@ def _url(name: str, world) -> str:
         "upload_finish": {"upload_id": session.pk},
         "healthz": {},
         "metrics": {},
+        "search": {},
         "topic_list": {"space_id": space.pk},
         "topic_create": {"space_id": space.pk},
         "topic_detail": {"space_id": space.pk, "topic_id": message.topic_id},

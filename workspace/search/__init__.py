@@ -1,0 +1,1 @@
+"""Access-aware full-text search over topics, messages, notes and document metadata."""

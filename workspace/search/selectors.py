@@ -1,0 +1,424 @@
+"""Search reads: the one module that builds full-text queries, for every app and backend.
+
+Every searchable queryset goes through `networks.access` (`filter_visible` for items with
+a level and TLP label, `filter_member_spaces` for topic names), and the text match is one
+more condition on that same SQL query. Results, counts and facets are computed from the
+rows that query returns, and snippets are made only for those rows, so nothing the user
+may not see can shape the answer.
+
+Backends:
+  * PostgreSQL: STORED generated `search_vector` columns (GIN-indexed) built with the
+    `workspace_search` configuration (unaccent + simple), matched by a tsquery built
+    here from plain word tokens; snippets by ts_headline.
+  * SQLite: FTS5 external-content tables (`<table>_fts`, accent-folding tokenizer) kept
+    by triggers; matched by rowid, snippets by FTS5 snippet()/highlight().
+Both are created by messaging/migrations/0003_search.py and documents/migrations/0003_search.py.
+
+Results are the newest `RESULT_CAP` matches (newest first in SQL, so PostgreSQL can stop
+early on common words); the page groups them by space and type.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from enum import StrEnum
+from typing import Any
+
+from django.db import connection
+from django.db.models import BooleanField, CharField, F, IntegerField, Q, QuerySet, Value
+from django.db.models.expressions import RawSQL
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.safestring import SafeString
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
+
+from networks.access import filter_member_spaces, filter_visible, user_has_completed_mfa
+from networks.clearance import level_name
+from networks.models import Space
+from workspace.search.highlight import Sentinels
+
+MAX_QUERY_CHARS = 200
+MAX_TERMS = 10
+MIN_PREFIX_CHARS = 3  # shorter words match whole words only (a 1-letter prefix is noise)
+RESULT_CAP = 200
+PAGE_SIZE = 20
+TS_CONFIG = "workspace_search"
+
+
+class Kind(StrEnum):
+    MESSAGE = "message"
+    NOTE = "note"
+    DOCUMENT = "document"
+    TOPIC = "topic"
+
+
+KIND_LABELS = {
+    Kind.MESSAGE: _("Messages"),
+    Kind.NOTE: _("Notes"),
+    Kind.DOCUMENT: _("Documents"),
+    Kind.TOPIC: _("Topics"),
+}
+KIND_ORDER = {kind: i for i, kind in enumerate(KIND_LABELS)}
+
+
+# --- The query ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ParsedQuery:
+    """Plain word tokens from what the user typed, or a message saying what to change."""
+
+    terms: tuple[str, ...] = ()
+    error: str = ""
+
+    @property
+    def tsquery(self) -> str:
+        """PostgreSQL: each word quoted (tokens hold letters, digits and marks only), AND-ed;
+        words of MIN_PREFIX_CHARS or more also match as prefixes ("lavad" → "lavado")."""
+        return " & ".join(
+            f"'{t}':*" if len(t) >= MIN_PREFIX_CHARS else f"'{t}'" for t in self.terms
+        )
+
+    @property
+    def fts5(self) -> str:
+        """SQLite FTS5: each word as a quoted string (implicit AND), prefixes as above."""
+        return " ".join(f'"{t}"*' if len(t) >= MIN_PREFIX_CHARS else f'"{t}"' for t in self.terms)
+
+
+def _tokens(text: str) -> list[str]:
+    """Runs of letters and digits, with combining marks kept inside a word. Everything
+    else (operators, quotes, backslashes, NUL and other controls) separates words."""
+    tokens: list[str] = []
+    current: list[str] = []
+    for ch in text:
+        if ch.isalnum() or (current and unicodedata.category(ch).startswith("M")):
+            current.append(ch)
+        elif current:
+            tokens.append("".join(current))
+            current = []
+    if current:
+        tokens.append("".join(current))
+    return tokens
+
+
+def parse_query(raw: str | None) -> ParsedQuery:
+    raw = raw or ""
+    if len(raw) > MAX_QUERY_CHARS:
+        return ParsedQuery(
+            error=ngettext(
+                "Search for at most %(max)d character.",
+                "Search for at most %(max)d characters.",
+                MAX_QUERY_CHARS,
+            )
+            % {"max": MAX_QUERY_CHARS}
+        )
+    terms = _tokens(unicodedata.normalize("NFKC", raw).lower())
+    unique = tuple(dict.fromkeys(terms))
+    if len(unique) > MAX_TERMS:
+        return ParsedQuery(
+            error=ngettext(
+                "Search for at most %(max)d word.", "Search for at most %(max)d words.", MAX_TERMS
+            )
+            % {"max": MAX_TERMS}
+        )
+    return ParsedQuery(terms=unique)
+
+
+@dataclass(frozen=True)
+class SearchFilters:
+    space_id: int | None = None
+    kinds: frozenset[Kind] = frozenset()  # empty: every kind
+    level: int | None = None
+    date_from: date | None = None
+    date_to: date | None = None
+
+
+# --- Sources: one per searchable table, each through networks.access ----------------
+
+
+@dataclass(frozen=True)
+class _Source:
+    kind: Kind
+    table: str
+    ts_field: str
+    level_field: str | None
+    # PostgreSQL headline texts (SQL over the row), SQLite FTS5 column indexes.
+    pg_title: str | None
+    pg_text: str | None
+    fts_title: int | None
+    fts_text: int | None
+
+
+def _sources() -> dict[Kind, _Source]:
+    return {
+        Kind.MESSAGE: _Source(
+            Kind.MESSAGE, "messaging_message", "created_at", "level", None, "body", None, 0
+        ),
+        Kind.NOTE: _Source(
+            Kind.NOTE,
+            "messaging_note",
+            "updated_at",
+            "level",
+            "title",
+            "summary || ' · ' || array_to_string(ARRAY(SELECT jsonb_array_elements_text("
+            "indicators)), ' · ')",
+            0,
+            -1,
+        ),
+        Kind.DOCUMENT: _Source(
+            Kind.DOCUMENT, "documents_document", "updated_at", "level", "title", "description", 0, 1
+        ),
+        Kind.TOPIC: _Source(
+            Kind.TOPIC, "messaging_topic", "created_at", None, "name", None, 0, None
+        ),
+    }
+
+
+def _visible(kind: Kind, user: Any) -> QuerySet:
+    """The rows of one kind the user may see: the access rule, applied in SQL."""
+    from documents.models import Document
+    from messaging.models import Message, Note, Topic
+
+    if kind == Kind.MESSAGE:
+        return filter_visible(Message.objects.filter(deleted_at__isnull=True), user)
+    if kind == Kind.NOTE:
+        return filter_visible(Note.objects.all(), user)
+    if kind == Kind.DOCUMENT:
+        return filter_visible(Document.objects.all(), user)
+    # A note's own discussion topic is found only by those who may see the note.
+    topics = filter_member_spaces(Topic.objects.all(), user)
+    return topics.filter(Q(note__isnull=True) | Q(note__in=_visible(Kind.NOTE, user)))
+
+
+def _match(source: _Source, query: ParsedQuery) -> RawSQL:
+    """The text condition. Identifiers are this module's constants; the user's words are
+    always a bound parameter (and tokens of letters and digits only, see ParsedQuery)."""
+    table = connection.ops.quote_name(source.table)
+    if connection.vendor == "postgresql":
+        return RawSQL(  # noqa: S611
+            f"{table}.search_vector @@ to_tsquery('{TS_CONFIG}'::regconfig, %s)",
+            [query.tsquery],
+            output_field=BooleanField(),
+        )
+    fts = connection.ops.quote_name(f"{source.table}_fts")
+    return RawSQL(  # noqa: S611
+        f"{table}.id IN (SELECT rowid FROM {fts} WHERE {fts} MATCH %s)",  # noqa: S608
+        [query.fts5],
+        output_field=BooleanField(),
+    )
+
+
+def _day_start(day: date) -> datetime:
+    return timezone.make_aware(datetime.combine(day, time.min))
+
+
+def _candidates(source: _Source, user: Any, query: ParsedQuery, filters: SearchFilters) -> QuerySet:
+    qs = _visible(source.kind, user).filter(_match(source, query))
+    if filters.space_id is not None:
+        qs = qs.filter(space_id=filters.space_id)
+    if filters.level is not None:
+        qs = (
+            qs.filter(**{source.level_field: filters.level})
+            if source.level_field
+            else (qs if filters.level == 0 else qs.none())
+        )
+    if filters.date_from is not None:
+        qs = qs.filter(**{f"{source.ts_field}__gte": _day_start(filters.date_from)})
+    if filters.date_to is not None:
+        qs = qs.filter(**{f"{source.ts_field}__lt": _day_start(filters.date_to + timedelta(1))})
+    return qs.values(
+        r_kind=Value(str(source.kind), output_field=CharField()),
+        r_id=F("pk"),
+        r_space=F("space_id"),
+        r_level=F(source.level_field) if source.level_field else Value(0, IntegerField()),
+        r_ts=F(source.ts_field),
+    )
+
+
+# --- Search ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Hit:
+    kind: Kind
+    item_id: int
+    space_id: int
+    level: int
+    when: datetime
+
+
+@dataclass
+class SearchResult:
+    hits: list[Hit] = field(default_factory=list)  # grouped: space name, kind, newest first
+    capped: bool = False  # there are more matches than RESULT_CAP
+    by_kind: Counter = field(default_factory=Counter)
+    by_space: Counter = field(default_factory=Counter)
+    spaces: dict[int, Space] = field(default_factory=dict)
+
+
+def searchable_spaces(*, user: Any) -> QuerySet[Space]:
+    """The spaces a search may cover: where the user is an active member with MFA."""
+    return filter_member_spaces(Space.objects.all(), user, space_ref="pk").order_by("name", "pk")
+
+
+def search(
+    *, user: Any, query: ParsedQuery, filters: SearchFilters = SearchFilters()
+) -> SearchResult:
+    """The newest RESULT_CAP visible matches, with counts per kind and per space (two queries)."""
+    if not query.terms or query.error or not user_has_completed_mfa(user):
+        return SearchResult()
+    sources = [s for kind, s in _sources().items() if not filters.kinds or kind in filters.kinds]
+    parts = [_candidates(s, user, query, filters) for s in sources]
+    combined = parts[0].union(*parts[1:], all=True) if len(parts) > 1 else parts[0]
+    rows = list(combined.order_by("-r_ts", "-r_id")[: RESULT_CAP + 1])
+    hits = [
+        Hit(
+            kind=Kind(r["r_kind"]),
+            item_id=r["r_id"],
+            space_id=r["r_space"],
+            level=r["r_level"],
+            when=r["r_ts"],
+        )
+        for r in rows[:RESULT_CAP]
+    ]
+    spaces = Space.objects.in_bulk({h.space_id for h in hits})
+    hits.sort(
+        key=lambda h: (spaces[h.space_id].name, h.space_id, KIND_ORDER[h.kind], -h.when.timestamp())
+    )
+    return SearchResult(
+        hits=hits,
+        capped=len(rows) > RESULT_CAP,
+        by_kind=Counter(h.kind for h in hits),
+        by_space=Counter(h.space_id for h in hits),
+        spaces=spaces,
+    )
+
+
+# --- One page of results, with snippets --------------------------------------------
+
+
+@dataclass(frozen=True)
+class SearchItem:
+    kind: Kind
+    item_id: int
+    space: Space
+    title: SafeString
+    snippet: SafeString
+    url: str
+    when: datetime
+    level: int
+    tlp: str
+
+    @property
+    def level_name(self) -> str:
+        return level_name(self.level)
+
+
+def _headlines(
+    source: _Source, ids: list[int], query: ParsedQuery, marks: Sentinels
+) -> dict[int, tuple[str, str]]:
+    """{id: (title, text)} with matches between sentinels, for rows already found visible."""
+    if not ids:
+        return {}
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            tsq = f"to_tsquery('{TS_CONFIG}'::regconfig, %s)"
+            title_opts = f"StartSel={marks.start}, StopSel={marks.stop}, HighlightAll=true"
+            text_opts = (
+                f"StartSel={marks.start}, StopSel={marks.stop}, MaxWords=30, MinWords=12, "
+                'MaxFragments=2, FragmentDelimiter=" … "'
+            )
+            title = (
+                f"ts_headline('{TS_CONFIG}'::regconfig, {source.pg_title}, {tsq}, %s)"
+                if source.pg_title
+                else "''"
+            )
+            text = (
+                f"ts_headline('{TS_CONFIG}'::regconfig, {source.pg_text}, {tsq}, %s)"
+                if source.pg_text
+                else "''"
+            )
+            params: list[Any] = []
+            if source.pg_title:
+                params += [query.tsquery, title_opts]
+            if source.pg_text:
+                params += [query.tsquery, text_opts]
+            cursor.execute(
+                f"SELECT id, {title}, {text} FROM {source.table} WHERE id = ANY(%s)",  # noqa: S608
+                [*params, ids],
+            )
+        else:
+            fts = f"{source.table}_fts"
+            title = (
+                f"highlight({fts}, {source.fts_title}, %s, %s)"
+                if source.fts_title is not None
+                else "''"
+            )
+            text = (
+                f"snippet({fts}, {source.fts_text}, %s, %s, ' … ', 24)"
+                if source.fts_text is not None
+                else "''"
+            )
+            params = []
+            if source.fts_title is not None:
+                params += [marks.start, marks.stop]
+            if source.fts_text is not None:
+                params += [marks.start, marks.stop]
+            placeholders = ", ".join(["%s"] * len(ids))
+            cursor.execute(
+                f"SELECT rowid, {title}, {text} FROM {fts} "  # noqa: S608
+                f"WHERE {fts} MATCH %s AND rowid IN ({placeholders})",
+                [*params, query.fts5, *ids],
+            )
+        return {row[0]: (row[1] or "", row[2] or "") for row in cursor.fetchall()}
+
+
+def _item_fields(kind: Kind, obj: Any) -> tuple[str, str, datetime, int, str]:
+    """(plain title, url, time, level, tlp) of one visible row."""
+    if kind == Kind.MESSAGE:
+        url = reverse("topic_detail", kwargs={"space_id": obj.space_id, "topic_id": obj.topic_id})
+        return obj.topic.name, f"{url}#m{obj.pk}", obj.created_at, obj.level, obj.tlp
+    if kind == Kind.NOTE:
+        url = reverse("note_detail", kwargs={"space_id": obj.space_id, "note_id": obj.pk})
+        return obj.title, url, obj.updated_at, obj.level, obj.tlp
+    if kind == Kind.DOCUMENT:
+        url = reverse("document_detail", kwargs={"document_id": obj.pk})
+        return obj.title, url, obj.updated_at, obj.level, obj.tlp
+    url = reverse("topic_detail", kwargs={"space_id": obj.space_id, "topic_id": obj.pk})
+    return obj.name, url, obj.created_at, 0, ""
+
+
+def page_items(*, user: Any, query: ParsedQuery, hits: list[Hit]) -> list[SearchItem]:
+    """The hits of one page as display items: each row is read again through the access
+    rule (an item deleted or hidden since the search is simply left out), then its
+    snippet is made from that row's own text."""
+    marks = Sentinels()
+    sources = _sources()
+    found: dict[tuple[Kind, int], SearchItem] = {}
+    for kind in Kind:
+        ids = [h.item_id for h in hits if h.kind == kind]
+        if not ids:
+            continue
+        related = ["space", "topic"] if kind == Kind.MESSAGE else ["space"]
+        rows = _visible(kind, user).filter(pk__in=ids).select_related(*related)
+        objects = {obj.pk: obj for obj in rows}
+        marked = _headlines(sources[kind], list(objects), query, marks)
+        for pk, obj in objects.items():
+            title, url, when, level, tlp = _item_fields(kind, obj)
+            title_marked, text_marked = marked.get(pk, ("", ""))
+            found[(kind, pk)] = SearchItem(
+                kind=kind,
+                item_id=pk,
+                space=obj.space,
+                title=marks.render(title_marked or title),
+                snippet=marks.render(text_marked),
+                url=url,
+                when=when,
+                level=level,
+                tlp=tlp,
+            )
+    return [found[(h.kind, h.item_id)] for h in hits if (h.kind, h.item_id) in found]
