@@ -58,6 +58,7 @@ INSTALLED_APPS = [
     "workspace.apps.WorkspaceConfig",
     "workspace.accounts",
     "workspace.audit",
+    "workspace.notifications",
     "networks",
     "messaging",
     "documents",
@@ -299,6 +300,8 @@ EMAIL_BACKEND = env.str(
     "DJANGO_EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend"
 )
 DEFAULT_FROM_EMAIL = env.str("WORKSPACE_FROM_EMAIL", default="workspace@localhost")
+# The site's public address, for links in notification emails (sent outside any request).
+WORKSPACE_SITE_URL = env.str("WORKSPACE_SITE_URL", default="http://localhost:8000")
 
 # --- Guardian ----------------------------------------------------------------
 ANONYMOUS_USER_NAME = None

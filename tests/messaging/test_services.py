@@ -47,7 +47,10 @@ def test_seqs_are_consecutive_per_space(room):
 def test_post_broadcasts_only_after_commit(room, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         post(room, "open")
-    assert len(callbacks) == 1
+    # The doorbell, and the unread count pushed to the topic author, who follows the topic
+    # (workspace/notifications).
+    owners = [cb.__qualname__.split(".")[0] for cb in callbacks]
+    assert owners == ["broadcast_on_commit", "push_counts_on_commit"]
 
 
 @pytest.mark.parametrize(

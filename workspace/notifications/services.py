@@ -1,0 +1,252 @@
+"""Writes for notifications.
+
+The services of networks, messaging and documents call the hooks below inside their own
+transaction, so a notification exists exactly when its item does. Each hook notifies only
+users who may see the item (`networks.access`); the count update to the user's sockets
+and any immediate email go out after commit. This module imports neither messaging nor
+documents: it receives their objects and their `ItemLabels`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from networks.access import (
+    Action,
+    ItemLabels,
+    access_space,
+    can_see_item,
+    delivery_memberships,
+)
+from networks.clearance import TLP
+from networks.models import Membership, MembershipStatus, Role
+from workspace.notifications import selectors
+from workspace.notifications.models import (
+    EmailFrequency,
+    Notification,
+    NotificationKind,
+    NotificationPreference,
+    TopicFollow,
+)
+from workspace.realtime import user_group
+
+# The channel-layer message the consumer forwards as a `notification` frame.
+COUNT_MESSAGE_TYPE = "notification.count"
+
+
+# --- delivery after commit -----------------------------------------------------------
+
+
+def push_counts(user_ids: Iterable[int]) -> None:
+    """Send each user's sockets their unread count (no text: the count only)."""
+    from workspace.accounts.models import User
+
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    for user in User.objects.filter(pk__in=set(user_ids)):
+        message = {"type": COUNT_MESSAGE_TYPE, "unread": selectors.unread_count(user=user)}
+        async_to_sync(layer.group_send)(user_group(user.pk), message)
+
+
+def push_counts_on_commit(user_ids: Iterable[int]) -> None:
+    ids = sorted(set(user_ids))
+    if ids:
+        transaction.on_commit(lambda: push_counts(ids))
+
+
+def _visible_to(user_ids: Iterable[int], labels: ItemLabels) -> list[int]:
+    """Those of `user_ids` who may see the item: one query, the rule of networks.access."""
+    memberships = delivery_memberships(space_id=labels.space_id, user_ids=user_ids)
+    return sorted(uid for uid, m in memberships.items() if can_see_item(m, labels))
+
+
+def _notify(
+    user_ids: Iterable[int], *, kind: str, labels: ItemLabels, **item: Any
+) -> list[Notification]:
+    fields = {
+        "space_id": labels.space_id,
+        "level": labels.level,
+        "tlp": labels.tlp,
+        "author_id": labels.author_id,
+    }
+    created = []
+    for user_id in user_ids:
+        if item.get("message") is not None:  # once per message: an edit does not repeat it
+            notification, new = Notification.objects.get_or_create(
+                user_id=user_id, kind=kind, message=item["message"], defaults=fields | item
+            )
+        else:
+            notification, new = (
+                Notification.objects.create(user_id=user_id, kind=kind, **fields, **item),
+                True,
+            )
+        if new:
+            if labels.recipient_ids:
+                notification.recipients.set(labels.recipient_ids)
+            created.append(notification)
+    push_counts_on_commit(n.user_id for n in created)
+    return created
+
+
+# --- hooks called by the other apps' services -------------------------------------------
+
+
+def message_posted(
+    *, message: Any, labels: ItemLabels, mention_ids: Iterable[int], edited: bool = False
+) -> list[Notification]:
+    """Mentions (messaging chose who may see the message; checked again here) and, for a
+    new message, replies to the topic's followers. The poster and the topic's author
+    follow it, unless they chose not to."""
+    author_id = message.author_id
+    mentioned = _visible_to([uid for uid in mention_ids if uid != author_id], labels)
+    created = _notify(
+        mentioned,
+        kind=NotificationKind.MENTION,
+        labels=labels,
+        message=message,
+        topic_id=message.topic_id,
+    )
+    if not edited:
+        topic = message.topic
+        for user_id in {author_id, topic.created_by_id} - {None}:
+            TopicFollow.objects.get_or_create(user_id=user_id, topic_id=topic.pk)
+        followers = (
+            TopicFollow.objects.filter(topic_id=topic.pk, following=True)
+            .exclude(user_id__in=[author_id, *mentioned])
+            .values_list("user_id", flat=True)
+        )
+        created += _notify(
+            _visible_to(followers, labels),
+            kind=NotificationKind.REPLY,
+            labels=labels,
+            message=message,
+            topic_id=message.topic_id,
+        )
+    _email_mentions_on_commit([n.pk for n in created if n.kind == NotificationKind.MENTION])
+    return created
+
+
+def document_added(*, document: Any, labels: ItemLabels) -> list[Notification]:
+    """A new document: every member who may see it, except its author."""
+    members = (
+        Membership.objects.filter(space_id=document.space_id, status=MembershipStatus.ACTIVE)
+        .exclude(user_id=document.author_id)
+        .values_list("user_id", flat=True)
+    )
+    return _notify(
+        _visible_to(members, labels),
+        kind=NotificationKind.DOCUMENT,
+        labels=labels,
+        document=document,
+    )
+
+
+def invitation_sent(*, invitation: Any) -> list[Notification]:
+    """An invitation to someone who already has an account (the email is the identity)."""
+    from workspace.accounts.models import User
+
+    user = User.objects.filter(email__iexact=invitation.email, is_active=True).first()
+    if user is None:
+        return []
+    labels = ItemLabels(
+        space_id=invitation.space_id, level=0, tlp=TLP.CLEAR, author_id=invitation.invited_by_id
+    )
+    return _notify(
+        [user.pk], kind=NotificationKind.INVITATION, labels=labels, invitation=invitation
+    )
+
+
+def join_requested(*, join_request: Any) -> list[Notification]:
+    """A join request: the space's moderators who may moderate it now."""
+    from workspace.accounts.models import User
+
+    candidates = User.objects.filter(
+        pk__in=Membership.objects.filter(
+            space_id=join_request.space_id,
+            role=Role.MODERATOR,
+            status=MembershipStatus.ACTIVE,
+        ).values("user_id")
+    )
+    moderators = []
+    for user in candidates:
+        try:
+            access_space(user, join_request.space_id, action=Action.MODERATE)
+        except PermissionDenied:
+            continue
+        moderators.append(user.pk)
+    labels = ItemLabels(
+        space_id=join_request.space_id, level=0, tlp=TLP.CLEAR, author_id=join_request.user_id
+    )
+    return _notify(
+        moderators,
+        kind=NotificationKind.JOIN_REQUEST,
+        labels=labels,
+        join_request=join_request,
+    )
+
+
+def _email_mentions_on_commit(notification_ids: list[int]) -> None:
+    if not notification_ids:
+        return
+
+    def send() -> None:
+        from workspace.notifications.emails import mention_email_send
+
+        for pk in notification_ids:
+            mention_email_send(notification_id=pk)
+
+    transaction.on_commit(send)
+
+
+# --- the user's own actions ----------------------------------------------------------
+
+
+@transaction.atomic
+def topic_follow_set(*, topic: Any, following: bool, acting_user: Any) -> TopicFollow:
+    access_space(acting_user, topic.space_id, action=Action.VIEW)
+    follow, _created = TopicFollow.objects.update_or_create(
+        user=acting_user, topic_id=topic.pk, defaults={"following": bool(following)}
+    )
+    return follow
+
+
+@transaction.atomic
+def notification_mark_read(*, notification_id: int, acting_user: Any) -> Notification:
+    """Mark one of the user's own visible notifications read; anything else does not exist."""
+    notification = selectors.visible_notifications(user=acting_user).get(pk=notification_id)
+    if notification.read_at is None:
+        notification.read_at = timezone.now()
+        notification.save(update_fields=["read_at"])
+        push_counts_on_commit([acting_user.pk])
+    return notification
+
+
+@transaction.atomic
+def notification_mark_all_read(*, acting_user: Any) -> int:
+    count = Notification.objects.filter(user_id=acting_user.pk, read_at__isnull=True).update(
+        read_at=timezone.now()
+    )
+    if count:
+        push_counts_on_commit([acting_user.pk])
+    return count
+
+
+def preference_set(*, email: str, language: str, acting_user: Any) -> NotificationPreference:
+    if email not in EmailFrequency.values:
+        raise ValidationError(_("Unknown email setting."), code="invalid_email_setting")
+    if language and language not in dict(settings.LANGUAGES):
+        raise ValidationError(_("Unknown language."), code="invalid_language")
+    pref, _created = NotificationPreference.objects.update_or_create(
+        user=acting_user, defaults={"email": email, "language": language}
+    )
+    return pref

@@ -1,0 +1,34 @@
+"""The header bell (unread count) and the follow button of a topic."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import template
+
+from workspace.notifications import selectors
+from workspace.notifications.models import TopicFollow
+
+register = template.Library()
+
+
+@register.inclusion_tag("notifications/_bell.html", takes_context=True)
+def notification_bell(context: template.Context) -> dict[str, Any]:
+    user = context.get("user")
+    unread = selectors.unread_count(user=user) if user is not None else 0
+    return {"unread": unread}
+
+
+@register.inclusion_tag("notifications/_follow_form.html", takes_context=True)
+def topic_follow_form(context: template.Context, topic: Any) -> dict[str, Any]:
+    user = context.get("user")
+    following = TopicFollow.objects.filter(
+        user_id=getattr(user, "pk", None), topic_id=topic.pk, following=True
+    ).exists()
+    request = context.get("request")
+    return {
+        "topic": topic,
+        "following": following,
+        "csrf_token": context.get("csrf_token"),
+        "next": request.get_full_path() if request is not None else "",
+    }
