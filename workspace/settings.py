@@ -55,9 +55,11 @@ INSTALLED_APPS = [
     "allauth.mfa",
     "allauth.usersessions",
     "csp",
+    "django_countries",  # its catalogues: country names in every UI language
     "workspace.apps.WorkspaceConfig",
     "workspace.accounts",
     "workspace.audit",
+    "workspace.insight",
     "workspace.notifications",
     "networks",
     "messaging",

@@ -11,6 +11,7 @@ from networks import views as network_views
 from workspace import health, views
 from workspace.accounts import views as account_views
 from workspace.audit import views as audit_views
+from workspace.insight import views as insight_views
 from workspace.notifications import views as notification_views
 from workspace.search import views as search_views
 from workspace.notifications import views as notification_views
@@ -28,6 +29,8 @@ urlpatterns = [
     path("networks/<slug:slug>/spaces/new/", network_views.space_create, name="space_create"),
     path("spaces/<int:space_id>/", network_views.space_detail, name="space_detail"),
     path("spaces/<int:space_id>/audit/", audit_views.space_audit, name="space_audit"),
+    path("spaces/<int:space_id>/insight/", insight_views.space_insight, name="space_insight"),
+    path("networks/<slug:slug>/insight/", insight_views.network_insight, name="network_insight"),
     path("networks/<slug:slug>/audit/", audit_views.network_audit, name="network_audit"),
     path(
         "spaces/<int:space_id>/join/", network_views.join_request_create, name="join_request_create"

@@ -53,6 +53,8 @@ ROUTES: dict[str, tuple[str, set[str]]] = {
     "favicon": ("GET", {"anonymous"} | MFA_USERS),  # a redirect to the static icon
     "space_audit": ("GET", MODERATION),
     "network_audit": ("GET", {"network_admin"}),
+    "space_insight": ("GET", MODERATION),
+    "network_insight": ("GET", {"network_admin"}),
     "upload_start": ("POST", UPLOADERS),
     "version_upload_start": ("POST", DOC_MANAGERS),
     "upload_part": ("POST", {"member_secret"}),  # the upload session's owner only
@@ -178,6 +180,8 @@ def _url(name: str, world) -> str:
         "favicon": {},
         "space_audit": {"space_id": space.pk},
         "network_audit": {"slug": space.network.slug},
+        "space_insight": {"space_id": space.pk},
+        "network_insight": {"slug": space.network.slug},
         "upload_start": {"space_id": space.pk},
         "version_upload_start": {"document_id": document.pk},
         "upload_part": {"upload_id": session.pk, "index": 0},

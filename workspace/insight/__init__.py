@@ -1,0 +1,1 @@
+"""Moderator insight: activity volume and membership by country, never content."""
