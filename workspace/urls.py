@@ -14,7 +14,6 @@ from workspace.audit import views as audit_views
 from workspace.insight import views as insight_views
 from workspace.notifications import views as notification_views
 from workspace.search import views as search_views
-from workspace.notifications import views as notification_views
 
 urlpatterns = [
     path("", views.home, name="home"),
