@@ -61,6 +61,12 @@ bench: install
 loadtest: install
 	$(PY) bench/loadtest.py $(LOADTEST_ARGS)
 
+# PNGs of the main pages for the README (docs/screenshots/), from a seeded throw-away demo
+# database served by a real daphne and captured by Debian's Chromium at 1280x800.
+.PHONY: screenshots
+screenshots: install
+	$(PY) -m tests.e2e.screenshots --out docs/screenshots
+
 lint: install
 	$(VENV)/bin/ruff check .
 

@@ -12,11 +12,11 @@ from datetime import date
 from django.utils.formats import date_format, number_format
 from django.utils.translation import gettext as _
 
-WIDTH, HEIGHT = 640, 236
+WIDTH, HEIGHT = 664, 236
 LEFT, TOP, PLOT_HEIGHT = 48, 24, 160
-SLOT, BAR = 48, 32  # 12 slots of 48 units fill 576 of the 640
+SLOT, BAR = 48, 32  # 12 slots of 48 units; room on the right for the last week's label
 BOTTOM = TOP + PLOT_HEIGHT
-LABEL_EVERY = 3  # week labels under every third bar, so long month names fit
+LABEL_EVERY = 3  # week labels under every third bar counting back from this week
 
 
 @dataclass(frozen=True)
@@ -49,7 +49,7 @@ class BarChart:
     width: int = WIDTH
     height: int = HEIGHT
     left: int = LEFT
-    right: int = WIDTH - 16
+    right: int = LEFT + 12 * SLOT
     bottom: int = BOTTOM
     axis_label_y: int = BOTTOM + 20
 
@@ -72,7 +72,7 @@ def bar_chart(
     for i, (week, value) in enumerate(zip(weeks, counts, strict=True)):
         height = round(PLOT_HEIGHT * value / top)
         x = LEFT + i * SLOT + (SLOT - BAR) // 2
-        labelled = i % LABEL_EVERY == 0 or i == len(weeks) - 1
+        labelled = (len(weeks) - 1 - i) % LABEL_EVERY == 0
         bars.append(
             Bar(
                 x=x,
