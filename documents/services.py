@@ -7,7 +7,9 @@ Django's storage API, and nothing is stored unless every check passes.
 
 from __future__ import annotations
 
+import errno
 import hashlib
+import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -40,12 +42,15 @@ from networks.models import Membership, MembershipStatus, Role, Space
 from workspace.audit.services import audit_record
 from workspace.notifications import services as notifications
 
+logger = logging.getLogger(__name__)
+
 READ_SIZE = 256 * 1024
 DOWNLOAD_READ_SIZE = 1024 * 1024
 
 
 class UploadRejected(Exception):
-    """A clear, user-facing reason; `status` is 400 or 413. Nothing was stored."""
+    """A clear, user-facing reason; `status` is 400, 413, or 507/503 when storage fails.
+    Nothing was stored."""
 
     def __init__(self, message: str, *, code: str, status: int = 400) -> None:
         super().__init__(message)
@@ -219,6 +224,22 @@ def _blob_names(space_id: int) -> tuple[str, str]:
     return f"{stem}.header", f"{stem}.payload"
 
 
+def _storage_failed(exc: OSError) -> UploadRejected:
+    """Storage refused a write (disk full, quota, I/O error): a clear answer, no details."""
+    logger.error("document storage write failed: errno %s", exc.errno)
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return UploadRejected(
+            _("The document store is full. Nothing was saved; please tell an administrator."),
+            code="storage_full",
+            status=507,
+        )
+    return UploadRejected(
+        _("The document store is unavailable. Nothing was saved; please try again later."),
+        code="storage_unavailable",
+        status=503,
+    )
+
+
 def _verify_and_store(reader: _VerifyingReader, space_id: int) -> tuple[str, str]:
     """Stream the payload into storage while verifying it, then write the header."""
     header_name, payload_name = _blob_names(space_id)
@@ -226,9 +247,11 @@ def _verify_and_store(reader: _VerifyingReader, space_id: int) -> tuple[str, str
         payload_name = default_storage.save(payload_name, File(reader, name="payload"))
         assert reader.header is not None
         header_name = default_storage.save(header_name, ContentFile(reader.header))
-    except BaseException:
+    except BaseException as exc:
         default_storage.delete(payload_name)
         default_storage.delete(header_name)
+        if isinstance(exc, OSError):
+            raise _storage_failed(exc) from exc
         raise
     return header_name, payload_name
 
@@ -579,7 +602,15 @@ def upload_session_part(
         raise UploadRejected(
             _("The upload is larger than announced."), code="too_large", status=413
         )
-    name = default_storage.save(session.part_name(index), ContentFile(data))
+    try:
+        name = default_storage.save(session.part_name(index), ContentFile(data))
+    except OSError as exc:
+        # The half-written file would be read back as this part on retry; drop it unless
+        # a concurrent duplicate of the part has already been recorded under that name.
+        session.refresh_from_db(fields=["parts_received"])
+        if session.parts_received <= index:
+            default_storage.delete(session.part_name(index))
+        raise _storage_failed(exc) from exc
     updated = UploadSession.objects.filter(pk=session.pk, parts_received=index).update(
         parts_received=index + 1, bytes_received=session.bytes_received + len(data)
     )
