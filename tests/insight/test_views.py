@@ -175,3 +175,18 @@ def test_links_from_space_members_and_directory(client, world):
     client.force_login(world["users"]["network_admin"])
     directory = client.get(reverse("network_directory", args=[space.network.slug]))
     assert reverse("network_insight", args=[space.network.slug]) in directory.content.decode()
+
+
+def test_charts_in_french_use_french_words_and_dates(client, world, post):
+    post("message", "member_open", timezone.now())
+    client.force_login(world["users"]["moderator"])
+    response = client.get(
+        reverse("space_insight", args=[world["space"].pk]), HTTP_ACCEPT_LANGUAGE="fr"
+    )
+    html = response.content.decode()
+    assert 'lang="fr"' in html and "Messages par semaine" in html
+    svg = _svgs(html)[0]
+    assert svg.find(f"{SVG}desc").text.startswith("Diagramme en barres sur 12 semaines")
+    # Coordinates are never localised (a decimal comma would break the geometry).
+    for rect in svg.findall(f"{SVG}rect"):
+        assert all(rect.get(a).isdigit() for a in ("x", "y", "width", "height"))
