@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     "workspace.apps.WorkspaceConfig",
     "workspace.accounts",
     "workspace.audit",
+    "workspace.notifications",
     "workspace.insight",
     "workspace.notifications",
     "networks",

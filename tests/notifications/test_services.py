@@ -256,3 +256,26 @@ def test_mark_read_of_another_users_notification_does_not_exist(room):
         services.notification_mark_read(notification_id=notification.pk, acting_user=u["open"])
     notification.refresh_from_db()
     assert notification.read_at is None
+
+
+def test_a_note_discussion_is_hidden_from_whoever_may_not_see_the_note(room):
+    import dataclasses
+
+    from messaging.note_services import note_create
+    from tests.messaging.test_notes import BASE
+
+    u = room["users"]
+    note = note_create(space=room["space"], data=dataclasses.replace(BASE, level=2),
+                       acting_user=u["secret"])
+    topic = note.topic
+    for who in ("restricted", "confidential"):
+        services.topic_follow_set(topic=topic, following=True, acting_user=u[who])
+    post(room, "secret", f"open words {at(u['open'])}", topic=topic)
+    assert _kinds(u["open"]) == []  # a mention inside a hidden note's discussion
+    assert _kinds(u["restricted"]) == []  # a reply there
+    assert _kinds(u["confidential"]) == ["reply"]
+    # Lowering the clearance hides the old notification too.
+    membership = room["space"].memberships.get(user=u["confidential"])
+    membership_change(membership=membership, role=Role.MEMBER, clearance=1,
+                      clearance_expires_at=None, acting_user=room["admin"])
+    assert _visible(u["confidential"]) == []

@@ -39,12 +39,27 @@ def _moderated_space_ids(user: Any, base: QuerySet[Notification]) -> list[int]:
     return allowed
 
 
+def _outside_hidden_discussions(
+    queryset: QuerySet[Notification], user: Any
+) -> QuerySet[Notification]:
+    """Drop notifications about messages in the discussion of a note the user may not see
+    (as messaging.selectors.in_visible_discussions does, across all spaces at once)."""
+    from messaging.models import Note  # local: this app never imports messaging at load
+
+    visible_notes = filter_visible(Note.objects.all(), user).values("pk")
+    return queryset.filter(
+        Q(topic__isnull=True) | Q(topic__note__isnull=True) | Q(topic__note__in=visible_notes)
+    )
+
+
 def visible_notifications(*, user: Any) -> QuerySet[Notification]:
     """The user's notifications about things they may see now, newest first."""
     base = Notification.objects.filter(user_id=user.pk)
     if not user_has_completed_mfa(user):
         return base.none()
-    content = filter_visible(base.filter(kind__in=CONTENT_KINDS), user).values("pk")
+    content = _outside_hidden_discussions(
+        filter_visible(base.filter(kind__in=CONTENT_KINDS), user), user
+    ).values("pk")
     return base.filter(
         Q(pk__in=content)
         | Q(kind=NotificationKind.INVITATION)

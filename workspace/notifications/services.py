@@ -64,10 +64,27 @@ def push_counts_on_commit(user_ids: Iterable[int]) -> None:
         transaction.on_commit(lambda: push_counts(ids))
 
 
-def _visible_to(user_ids: Iterable[int], labels: ItemLabels) -> list[int]:
-    """Those of `user_ids` who may see the item: one query, the rule of networks.access."""
+def _visible_to(
+    user_ids: Iterable[int], labels: ItemLabels, *, also: ItemLabels | None = None
+) -> list[int]:
+    """Those of `user_ids` who may see the item (and `also` the item containing it): one
+    query, the rule of networks.access."""
     memberships = delivery_memberships(space_id=labels.space_id, user_ids=user_ids)
-    return sorted(uid for uid, m in memberships.items() if can_see_item(m, labels))
+    return sorted(
+        uid
+        for uid, m in memberships.items()
+        if can_see_item(m, labels) and (also is None or can_see_item(m, also))
+    )
+
+
+def _discussion_note_labels(topic_id: int) -> ItemLabels | None:
+    """The labels of the note whose discussion the topic is, if any: its messages are
+    hidden from whoever may not see the note."""
+    from messaging.models import Note
+    from messaging.note_selectors import note_labels
+
+    note = Note.objects.filter(topic_id=topic_id).first()
+    return note_labels(note) if note is not None else None
 
 
 def _notify(
@@ -108,7 +125,8 @@ def message_posted(
     new message, replies to the topic's followers. The poster and the topic's author
     follow it, unless they chose not to."""
     author_id = message.author_id
-    mentioned = _visible_to([uid for uid in mention_ids if uid != author_id], labels)
+    note = _discussion_note_labels(message.topic_id)
+    mentioned = _visible_to([uid for uid in mention_ids if uid != author_id], labels, also=note)
     created = _notify(
         mentioned,
         kind=NotificationKind.MENTION,
@@ -126,7 +144,7 @@ def message_posted(
             .values_list("user_id", flat=True)
         )
         created += _notify(
-            _visible_to(followers, labels),
+            _visible_to(followers, labels, also=note),
             kind=NotificationKind.REPLY,
             labels=labels,
             message=message,

@@ -56,7 +56,7 @@ def notification_read_all(request: HttpRequest) -> HttpResponse:
 def notification_settings(request: HttpRequest) -> HttpResponse:
     preference = selectors.preference_for(user=request.user)
     initial = {"email": preference.email, "language": preference.language}
-    form = PreferenceForm(request.POST or None, initial=initial)
+    form = PreferenceForm(request.POST if request.method == "POST" else None, initial=initial)
     if request.method == "POST" and form.is_valid():
         services.preference_set(
             email=form.cleaned_data["email"],
