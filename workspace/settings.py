@@ -59,7 +59,6 @@ INSTALLED_APPS = [
     "workspace.apps.WorkspaceConfig",
     "workspace.accounts",
     "workspace.audit",
-    "workspace.notifications",
     "workspace.insight",
     "workspace.notifications",
     "networks",

@@ -11,7 +11,6 @@ from networks import views as network_views
 from workspace import health, views
 from workspace.accounts import views as account_views
 from workspace.audit import views as audit_views
-from workspace.notifications import views as notification_views
 from workspace.insight import views as insight_views
 from workspace.notifications import views as notification_views
 from workspace.search import views as search_views
