@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import weakref
 from typing import Any
 
 from channels.db import aclose_old_connections, database_sync_to_async
@@ -29,6 +30,8 @@ from workspace.realtime import user_group
 # Frames that are the user's own activity: they refresh the session's idle timeout.
 ACTIVE_FRAMES = frozenset({"post", "edit", "delete", "react", "read"})
 SESSION_TOUCH_SECONDS = 60.0
+# Each socket re-checks its spaces (membership, clearance) every this many polls.
+RECHECK_EVERY_POLLS = 6
 
 logger = logging.getLogger(__name__)
 
@@ -285,23 +288,22 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         await self._catch_up(space_id, upto=seq)
 
     async def _poll(self) -> None:
-        """Safety net for dropped doorbells: compare heads every few seconds."""
-        ticks = 0
-        while not self.closed:
-            await asyncio.sleep(self.limits.poll_seconds)
-            ticks += 1
-            try:
-                await aclose_old_connections()
-                if ticks % 6 == 0:
+        """Safety net for dropped doorbells. The heads are compared once per process for
+        every socket (`_HeadWatcher`); each socket re-checks its own spaces now and then."""
+        watcher = _HeadWatcher.for_loop(self.limits.poll_seconds)
+        watcher.add(self)
+        try:
+            while not self.closed:
+                await asyncio.sleep(self.limits.poll_seconds * RECHECK_EVERY_POLLS)
+                try:
+                    await aclose_old_connections()
                     await self._recheck_spaces(None)
-                heads = await database_sync_to_async(handlers.heads)(list(self.scanned))
-                for space_id, head in heads.items():
-                    if head > self.scanned.get(space_id, head):
-                        await self._catch_up(space_id)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                logger.exception("realtime poll failed")
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    logger.exception("realtime access re-check failed")
+        finally:
+            watcher.discard(self)
 
     # --- revocation -----------------------------------------------------------------
 
@@ -382,6 +384,68 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
                     "user": message["user"],
                 }
             )
+
+
+class _HeadWatcher:
+    """One poll per process (per event loop) instead of one per socket.
+
+    Every `interval` seconds it reads the heads of all spaces its sockets follow in one
+    query and wakes each socket that is behind with `_catch_up(space, upto=head)`, the
+    same path as a doorbell (a head read from the database has committed, with every
+    seq before it). With N sockets that is one query per interval, not N.
+    """
+
+    _by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _HeadWatcher] = (
+        weakref.WeakKeyDictionary()
+    )
+
+    def __init__(self, interval: float) -> None:
+        self.interval = interval
+        self.sockets: set[RealtimeConsumer] = set()
+        self.task: asyncio.Task[None] | None = None
+
+    @classmethod
+    def for_loop(cls, interval: float) -> _HeadWatcher:
+        loop = asyncio.get_running_loop()
+        watcher = cls._by_loop.get(loop)
+        if watcher is None:
+            watcher = cls._by_loop[loop] = cls(interval)
+        watcher.interval = min(watcher.interval, interval)
+        return watcher
+
+    def add(self, socket: RealtimeConsumer) -> None:
+        self.sockets.add(socket)
+        if self.task is None or self.task.done():
+            self.task = asyncio.ensure_future(self._run())
+
+    def discard(self, socket: RealtimeConsumer) -> None:
+        self.sockets.discard(socket)
+
+    async def _run(self) -> None:
+        while self.sockets:
+            await asyncio.sleep(self.interval)
+            try:
+                await self.tick()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("realtime poll failed")
+
+    async def tick(self) -> None:
+        sockets = [s for s in self.sockets if not s.closed]
+        spaces = sorted({space_id for s in sockets for space_id in s.scanned})
+        if not spaces:
+            return
+        heads = await database_sync_to_async(handlers.heads)(spaces)
+        behind = [
+            socket._catch_up(space_id, upto=head)
+            for socket in sockets
+            for space_id, scanned in list(socket.scanned.items())
+            if (head := heads.get(space_id, 0)) > scanned
+        ]
+        for result in await asyncio.gather(*behind, return_exceptions=True):
+            if isinstance(result, Exception):
+                logger.error("realtime poll catch-up failed", exc_info=result)
 
 
 class _Frames:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import json
 import uuid
 
@@ -312,6 +314,38 @@ async def test_a_lost_doorbell_is_recovered_by_the_poll(room, settings, monkeypa
     frame = await sock.until(lambda f: f["type"] == "event", timeout=2)
     assert frame["data"]["message"]["id"] == message.pk
     await sock.close()
+
+
+async def test_the_poll_is_one_heads_query_per_process_not_per_socket(room, settings,
+                                                                      monkeypatch):
+    """Six sockets, doorbells lost: every socket still gets the event from the poll, and
+    the heads are read once per interval for all of them (a per-socket poll read them
+    six times)."""
+    from messaging import handlers
+
+    settings.MESSAGING_POLL_SECONDS = 0.2
+    calls = []
+    real_heads = handlers.heads
+
+    def counting_heads(space_ids):
+        calls.append(list(space_ids))
+        return real_heads(space_ids)
+
+    monkeypatch.setattr(handlers, "heads", counting_heads)
+    names = ["open", "restricted", "confidential", "secret", "moderator", "observer"]
+    sockets = [await open_socket(room["users"][who]) for who in names]
+    monkeypatch.setattr("messaging.events._group_send", lambda group, message: None)
+    calls.clear()
+    message = await database_sync_to_async(post)(room, "secret", "silent")
+    for sock in sockets:
+        frame = await sock.until(lambda f: f["type"] == "event", timeout=3)
+        assert frame["data"]["message"]["id"] == message.pk
+    await asyncio.sleep(1.0)
+    # ~6 intervals in the window: one query each, whatever the number of sockets.
+    assert 1 <= len(calls) <= 12, len(calls)
+    assert all(ids == [room["space"].pk] for ids in calls)
+    for sock in sockets:
+        await sock.close()
 
 
 async def test_duplicate_doorbells_deliver_once(room):
