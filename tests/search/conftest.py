@@ -75,6 +75,7 @@ def _item(marker: str, kind: str, obj) -> Item:
 
 @pytest.fixture
 def corpus(world):
+    from messaging.models import Note
     from messaging.services import message_delete, message_post, topic_create
 
     users, space, other = world["users"], world["space"], world["other_space"]
@@ -141,6 +142,11 @@ def corpus(world):
             make_document(space=space, author=author, title="reddocmarker cocaína", **red),
         ),
     ]
+    # A note's discussion belongs to the note: an OPEN message in the discussion of a
+    # SECRET note is found only by those who may see the note.
+    secret_note = Note.objects.get(title="Nota notelevel3")
+    message = post("cocaína notediscussionmsg", in_topic=secret_note.topic)
+    items.append(dataclasses.replace(_item("notediscussionmsg", "message", message), level=3))
     # A deleted message is never found, not even by its author.
     message_delete(message=post("cocaína deletedmarker"), acting_user=secret)
     # The unlisted space: only its own member (other_moderator) finds these.

@@ -183,15 +183,18 @@ def _visible(kind: Kind, user: Any) -> QuerySet:
     from documents.models import Document
     from messaging.models import Message, Note, Topic
 
-    if kind == Kind.MESSAGE:
-        return filter_visible(Message.objects.filter(deleted_at__isnull=True), user)
     if kind == Kind.NOTE:
         return filter_visible(Note.objects.all(), user)
     if kind == Kind.DOCUMENT:
         return filter_visible(Document.objects.all(), user)
-    # A note's own discussion topic is found only by those who may see the note.
-    topics = filter_member_spaces(Topic.objects.all(), user)
-    return topics.filter(Q(note__isnull=True) | Q(note__in=_visible(Kind.NOTE, user)))
+    # A note's discussion belongs to the note (messaging.selectors.in_visible_discussions,
+    # which works per space; this is the same condition across the user's spaces): its
+    # topic and messages are found only by those who may see the note.
+    in_visible_discussion = Q(note__isnull=True) | Q(note__in=_visible(Kind.NOTE, user))
+    if kind == Kind.MESSAGE:
+        messages = filter_visible(Message.objects.filter(deleted_at__isnull=True), user)
+        return messages.filter(topic__in=Topic.objects.filter(in_visible_discussion))
+    return filter_member_spaces(Topic.objects.all(), user).filter(in_visible_discussion)
 
 
 def _match(source: _Source, query: ParsedQuery) -> RawSQL:
