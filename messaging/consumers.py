@@ -103,7 +103,9 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         loop = asyncio.get_running_loop()
         if not force and loop.time() - self.session_checked_at < self.limits.session_check_seconds:
             return True
-        user = await batched(handlers.session_user, self.session_key, self.user_id)
+        user = await batched_group(
+            handlers.session_users, None, (self.session_key, self.user_id)
+        )
         if user is None:
             await self._close(CLOSE_UNAUTHENTICATED)
             return False

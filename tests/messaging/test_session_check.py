@@ -1,0 +1,63 @@
+"""The socket's session check, batched for many sockets, answers exactly as one by one."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from django.contrib.sessions.backends.db import SessionStore
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+
+from messaging.handlers import session_user, session_users
+from workspace.accounts.receivers import SESSION_LOGIN_AT
+
+pytestmark = pytest.mark.django_db
+
+
+def _login(user) -> str:
+    client = Client()
+    client.force_login(user)
+    return client.session.session_key
+
+
+def test_batched_session_check_matches_the_single_one(world):
+    users = world["users"]
+    valid = _login(users["member_open"])
+    other = _login(users["member_secret"])
+    logged_out = _login(users["moderator"])
+    SessionStore(logged_out).delete()
+    disabled_user = users["member_restricted"]
+    disabled = _login(disabled_user)
+    disabled_user.is_active = False
+    disabled_user.save(update_fields=["is_active"])
+    changed_user = users["member_confidential"]
+    changed = _login(changed_user)
+    changed_user.set_password("a new and long passphrase 42")
+    changed_user.save()
+    too_old = _login(users["observer"])
+    store = SessionStore(too_old)
+    store[SESSION_LOGIN_AT] = time.time() - 10 * 24 * 3600
+    store.save()
+    items = [
+        (valid, users["member_open"].pk),
+        (other, users["member_open"].pk),  # someone else's session
+        (logged_out, users["moderator"].pk),
+        (disabled, disabled_user.pk),
+        (changed, changed_user.pk),
+        (too_old, users["observer"].pk),
+        (None, users["member_open"].pk),
+        ("no-such-session-key", users["member_open"].pk),
+        (valid, users["member_open"].pk),  # a second socket on the same session
+    ]
+    single = [session_user(key, user_id) for key, user_id in items]
+    with CaptureQueriesContext(connection) as queries:
+        batched = session_users(None, items)
+    assert len(queries) == 2
+    assert [u.pk if u else None for u in batched] == [u.pk if u else None for u in single]
+    assert [u.pk if u else None for u in batched] == [
+        users["member_open"].pk, None, None, None, None, None, None, None,
+        users["member_open"].pk,
+    ]
+    assert batched[0] is not batched[-1]  # each socket its own user object
