@@ -132,7 +132,9 @@ def _seed_activity(*, rng: random.Random) -> Demo:
                 meta=DocumentMeta(title=f"Weekly brief {week + 1}", level=min(level, 1)),
             )
             at = now - timedelta(weeks=11 - week, hours=rng.randint(0, 96))
-            Document.objects.filter(pk=version.document_id).update(created_at=min(at, now))
+            Document.objects.filter(pk=version.document_id).update(
+                created_at=min(at, now), updated_at=min(at, now)
+            )
     note = Note.objects.filter(space=space, level=0).order_by("pk").first()
     note = note or Note.objects.filter(space=space).order_by("pk").first()
     return Demo(space_id=space.pk, note_id=note.pk, network_slug=space.network.slug)

@@ -190,3 +190,16 @@ def test_charts_in_french_use_french_words_and_dates(client, world, post):
     # Coordinates are never localised (a decimal comma would break the geometry).
     for rect in svg.findall(f"{SVG}rect"):
         assert all(rect.get(a).isdigit() for a in ("x", "y", "width", "height"))
+
+
+def test_network_without_spaces_renders_empty_charts(client, world):
+    from tests.factories import NetworkFactory
+
+    network = NetworkFactory()
+    network.admins.add(world["users"]["network_admin"])
+    response = _get(
+        client, world["users"]["network_admin"], reverse("network_insight", args=[network.slug])
+    )
+    assert response.status_code == 200
+    assert response.context["activity"].messages == [0] * 12
+    assert "No members yet" in response.content.decode()
