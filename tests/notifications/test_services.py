@@ -279,3 +279,44 @@ def test_a_note_discussion_is_hidden_from_whoever_may_not_see_the_note(room):
     membership_change(membership=membership, role=Role.MEMBER, clearance=1,
                       clearance_expires_at=None, acting_user=room["admin"])
     assert _visible(u["confidential"]) == []
+
+
+def test_the_bell_count_agrees_with_the_list_for_everyone(room):
+    """unread_count takes a shortcut for the header; it must count what the list shows."""
+    import dataclasses
+
+    from messaging.note_services import note_create
+    from tests.messaging.test_notes import BASE
+
+    u = room["users"]
+    space = room["space"]
+    space.is_listed, space.join_policy = True, JoinPolicy.BY_REQUEST
+    space.save()
+    note = note_create(space=space, data=dataclasses.replace(BASE, level=2),
+                       acting_user=u["secret"])
+    for who in u:
+        if who not in ("outsider", "no_mfa"):
+            services.topic_follow_set(topic=note.topic, following=True, acting_user=u[who])
+    everyone = " ".join(at(user) for user in u.values())
+    post(room, "open", f"open {everyone}")
+    post(room, "secret", f"conf {everyone}", level=2)
+    post(room, "secret", "in the note", topic=note.topic)
+    post(room, "secret", f"red {everyone}", tlp="RED", recipients=(u["confidential"],))
+    upload(room, "secret", title="Doc", level=1)
+    join_request_create(space=space, acting_user=UserFactory(mfa=True))
+    membership_invite(space=room["other_space"], email=u["restricted"].email,
+                      role=Role.MEMBER, clearance=0, acting_user=room["admin"])
+
+    def check():
+        for who, user in u.items():
+            expected = selectors.visible_notifications(user=user).filter(read_at__isnull=True)
+            assert selectors.unread_count(user=user) == expected.count(), who
+
+    check()
+    assert selectors.unread_count(user=u["confidential"]) >= 5
+    membership = space.memberships.get(user=u["confidential"])
+    membership_change(membership=membership, role=Role.MEMBER, clearance=1,
+                      clearance_expires_at=None, acting_user=room["admin"])
+    membership_set_status(membership=space.memberships.get(user=u["open"]),
+                          status=MembershipStatus.REMOVED, acting_user=room["admin"])
+    check()

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
-from django.db.models import Q, QuerySet
+from django.db.models import BooleanField, Count, ExpressionWrapper, Q, QuerySet
 
 from networks.access import Action, access_space, filter_visible, user_has_completed_mfa
 from workspace.notifications.models import (
@@ -22,6 +22,14 @@ from workspace.notifications.models import (
 )
 
 
+def _may_moderate(user: Any, space_id: int) -> bool:
+    try:
+        access_space(user, space_id, action=Action.MODERATE)
+    except PermissionDenied:
+        return False
+    return True
+
+
 def _moderated_space_ids(user: Any, base: QuerySet[Notification]) -> list[int]:
     space_ids = (
         base.filter(kind=NotificationKind.JOIN_REQUEST)
@@ -29,14 +37,7 @@ def _moderated_space_ids(user: Any, base: QuerySet[Notification]) -> list[int]:
         .values_list("space_id", flat=True)
         .distinct()
     )
-    allowed = []
-    for space_id in space_ids:
-        try:
-            access_space(user, space_id, action=Action.MODERATE)
-        except PermissionDenied:
-            continue
-        allowed.append(space_id)
-    return allowed
+    return [space_id for space_id in space_ids if _may_moderate(user, space_id)]
 
 
 def _outside_hidden_discussions(
@@ -68,7 +69,44 @@ def visible_notifications(*, user: Any) -> QuerySet[Notification]:
 
 
 def unread_count(*, user: Any) -> int:
-    return visible_notifications(user=user).filter(read_at__isnull=True).count()
+    """`visible_notifications(...).filter(read_at__isnull=True).count()`, in fewer queries,
+    because the header bell shows it on every page: one grouped query, plus the note and
+    moderation checks only when the user has such notifications."""
+    unread = Notification.objects.filter(user_id=user.pk, read_at__isnull=True)
+    content = filter_visible(unread.filter(kind__in=CONTENT_KINDS), user)  # checks MFA
+    groups = (
+        unread.filter(Q(pk__in=content.values("pk")) | ~Q(kind__in=CONTENT_KINDS))
+        .annotate(
+            in_discussion=ExpressionWrapper(
+                Q(topic__note__isnull=False), output_field=BooleanField()
+            )
+        )
+        .order_by()
+        .values("kind", "space_id", "in_discussion")
+        .annotate(n=Count("pk"))
+    )
+    total = 0
+    moderated: dict[int, bool] = {}
+    needs_note_check = False
+    mfa: bool | None = None
+    for group in groups:
+        kind, space_id = group["kind"], group["space_id"]
+        if kind == NotificationKind.JOIN_REQUEST:
+            if space_id not in moderated:
+                moderated[space_id] = _may_moderate(user, space_id)
+            total += group["n"] if moderated[space_id] else 0
+        elif kind == NotificationKind.INVITATION:
+            if mfa is None:
+                mfa = user_has_completed_mfa(user)
+            total += group["n"] if mfa else 0
+        elif group["in_discussion"]:
+            needs_note_check = True  # a message in a note's discussion: the note decides
+        else:
+            total += group["n"]
+    if needs_note_check:
+        in_discussions = content.filter(topic__note__isnull=False)
+        total += _outside_hidden_discussions(in_discussions, user).count()
+    return total
 
 
 def notification_page_rows(*, user: Any) -> QuerySet[Notification]:
