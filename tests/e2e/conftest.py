@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import pytest
 from django.conf import settings
@@ -43,6 +44,36 @@ def _database_url() -> str:
     return f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
 
 
+def start_daphne(env: dict[str, str], *, port: int, log: IO[bytes]) -> subprocess.Popen | None:
+    """daphne on 127.0.0.1:`port` with `env`, once it accepts connections (None if it died
+    or did not listen within 30 s). Also used by tests/e2e/screenshots.py."""
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "daphne",
+            "-b",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "workspace.asgi:application",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return process
+        except OSError:
+            time.sleep(0.1)
+    process.kill()
+    return None
+
+
 @dataclass
 class LiveServer:
     url: str
@@ -71,34 +102,8 @@ def daphne_server(transactional_db) -> Iterator[LiveServer]:  # type: ignore[no-
     }
     env.pop("REDIS_URL", None)
     log = open(tmpdir / "daphne.log", "wb")  # noqa: SIM115 - closed below
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "daphne",
-            "-b",
-            "127.0.0.1",
-            "-p",
-            str(port),
-            "workspace.asgi:application",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
-        except OSError:
-            if process.poll() is not None:
-                break
-            time.sleep(0.1)
-    else:
-        process.kill()
-    if process.poll() is not None:
+    process = start_daphne(env, port=port, log=log)
+    if process is None:
         log.close()
         pytest.fail("daphne did not start:\n" + (tmpdir / "daphne.log").read_text())
     try:

@@ -13,9 +13,7 @@ import io
 import os
 import random
 import subprocess
-import sys
 import tempfile
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -141,37 +139,13 @@ def _seed_activity(*, rng: random.Random) -> Demo:
 
 
 def _start_daphne(env: dict[str, str], log_path: Path) -> tuple[subprocess.Popen, str]:
-    import socket
-
-    from tests.e2e.conftest import _free_port
+    from tests.e2e.conftest import _free_port, start_daphne
 
     port = _free_port()
-    log = open(log_path, "wb")  # noqa: SIM115 - lives as long as the server
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "daphne",
-            "-b",
-            "127.0.0.1",
-            "-p",
-            str(port),
-            "workspace.asgi:application",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and process.poll() is None:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return process, f"http://127.0.0.1:{port}"
-        except OSError:
-            time.sleep(0.1)
-    process.kill()
-    raise SystemExit("daphne did not start:\n" + log_path.read_text(errors="replace"))
+    process = start_daphne(env, port=port, log=open(log_path, "wb"))  # noqa: SIM115
+    if process is None:
+        raise SystemExit("daphne did not start:\n" + log_path.read_text(errors="replace"))
+    return process, f"http://127.0.0.1:{port}"
 
 
 def _sign_in(browser, base_url: str, email: str):  # type: ignore[no-untyped-def]
