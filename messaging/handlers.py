@@ -140,9 +140,8 @@ def _visible_message(user: Any, frame: Frame) -> Message:
 
 def post(user: Any, frame: Frame) -> dict[str, Any]:
     membership = access_space(user, frame.space_id, action=Action.POST)  # type: ignore[arg-type]
-    topic = selectors.visible_topics(user=user, space_id=membership.space_id).get(
-        pk=frame.topic_id
-    )
+    topic = selectors.visible_topic(user=user, space_id=membership.space_id,
+                                    topic_id=frame.topic_id)
     message = services.message_post(
         space=membership.space,
         topic=topic,
@@ -184,7 +183,7 @@ def react(user: Any, frame: Frame) -> dict[str, Any]:
 
 def read(user: Any, frame: Frame) -> dict[str, Any]:
     access_space(user, frame.space_id, action=Action.VIEW)  # type: ignore[arg-type]
-    topic = selectors.visible_topics(user=user, space_id=frame.space_id).get(pk=frame.topic_id)  # type: ignore[arg-type]
+    topic = selectors.visible_topic(user=user, space_id=frame.space_id, topic_id=frame.topic_id)  # type: ignore[arg-type]
     marker = services.read_mark(topic=topic, seq=frame.seq or 0, acting_user=user)
     unread = selectors.unread_by_topic(user=user, space_id=topic.space_id)
     return {
@@ -196,5 +195,5 @@ def read(user: Any, frame: Frame) -> dict[str, Any]:
 
 def typing(user: Any, frame: Frame) -> dict[str, Any]:
     access_space(user, frame.space_id, action=Action.POST)  # type: ignore[arg-type]
-    selectors.visible_topics(user=user, space_id=frame.space_id).get(pk=frame.topic_id)  # type: ignore[arg-type]
+    selectors.visible_topic(user=user, space_id=frame.space_id, topic_id=frame.topic_id)  # type: ignore[arg-type]
     return {"id": user.pk, "name": display_name(user)}

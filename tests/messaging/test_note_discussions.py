@@ -53,7 +53,12 @@ def _sees_discussion(world, who, topic) -> bool:
     live = selectors.visible_events_after_many(users=[user], space_id=space_id, after_seq=0,
                                                limit=1000, upto=replay.head)[0]
     assert [e.pk for e in live.events] == [e.pk for e in replay.events], who
-    answers = {in_topics.exists(), in_list, messages.exists(), bool(replayed)}
+    try:
+        selectors.visible_topic(user=user, space_id=space_id, topic_id=topic.pk)
+        one = True
+    except Topic.DoesNotExist:
+        one = False
+    answers = {in_topics.exists(), in_list, messages.exists(), bool(replayed), one}
     assert len(answers) == 1, (who, answers)
     return answers.pop()
 
