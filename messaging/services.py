@@ -574,4 +574,5 @@ def read_mark(*, topic: Topic, seq: int, acting_user: Any) -> ReadMarker:
         message__topic=topic,
         message__seq__lte=marker.last_seq,
     ).update(read_at=timezone.now())
+    notifications.topic_read(topic=topic, seq=marker.last_seq, acting_user=acting_user)
     return marker

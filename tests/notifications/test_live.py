@@ -89,3 +89,15 @@ async def test_after_removal_the_count_excludes_hidden_notifications(room):
     await database_sync_to_async(services.push_counts)([u["restricted"].pk])
     assert (await sock.until(_is_bell))["unread"] == 0
     await sock.close()
+
+
+async def test_reading_the_topic_over_the_socket_updates_the_bell(room):
+    u = room["users"]
+    sock = await open_socket(u["secret"])
+    message = await database_sync_to_async(post)(room, "open", f"hi {at(u['secret'])}")
+    assert (await sock.until(_is_bell))["unread"] == 1
+    ack = await sock.request({"type": "read", "space_id": room["space"].pk,
+                              "topic_id": room["topic"].pk, "seq": message.seq})
+    assert ack["type"] == "ack"
+    assert (await sock.until(_is_bell))["unread"] == 0
+    await sock.close()

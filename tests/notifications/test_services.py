@@ -320,3 +320,15 @@ def test_the_bell_count_agrees_with_the_list_for_everyone(room):
     membership_set_status(membership=space.memberships.get(user=u["open"]),
                           status=MembershipStatus.REMOVED, acting_user=room["admin"])
     check()
+
+
+def test_reading_the_topic_reads_its_mentions_and_replies(room):
+    u = room["users"]
+    post(room, "open", f"one {at(u['secret'])}")
+    post(room, "secret", "mine")  # the secret member now follows the topic
+    last = post(room, "open", "a reply")
+    post(room, "open", "later", topic=messaging.topic_create(
+        space=room["space"], name="Other", acting_user=u["secret"]))
+    assert selectors.unread_count(user=u["secret"]) == 3
+    messaging.read_mark(topic=room["topic"], seq=last.seq, acting_user=u["secret"])
+    assert selectors.unread_count(user=u["secret"]) == 1  # the other topic's reply

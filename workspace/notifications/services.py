@@ -249,6 +249,21 @@ def notification_mark_read(*, notification_id: int, acting_user: Any) -> Notific
     return notification
 
 
+def topic_read(*, topic: Any, seq: int, acting_user: Any) -> int:
+    """Reading a topic up to `seq` (messaging's read marker) reads its mentions and
+    replies up to there too; called inside messaging's transaction."""
+    count = Notification.objects.filter(
+        user_id=acting_user.pk,
+        read_at__isnull=True,
+        kind__in=[NotificationKind.MENTION, NotificationKind.REPLY],
+        topic_id=topic.pk,
+        message__seq__lte=seq,
+    ).update(read_at=timezone.now())
+    if count:
+        push_counts_on_commit([acting_user.pk])
+    return count
+
+
 @transaction.atomic
 def notification_mark_all_read(*, acting_user: Any) -> int:
     count = Notification.objects.filter(user_id=acting_user.pk, read_at__isnull=True).update(
