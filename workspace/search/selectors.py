@@ -22,12 +22,14 @@ from __future__ import annotations
 
 import unicodedata
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from enum import StrEnum
 from typing import Any
 
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import BooleanField, CharField, F, IntegerField, Q, QuerySet, Value
 from django.db.models.expressions import RawSQL
 from django.urls import reverse
@@ -178,23 +180,32 @@ def _sources() -> dict[Kind, _Source]:
     }
 
 
-def _visible(kind: Kind, user: Any) -> QuerySet:
-    """The rows of one kind the user may see: the access rule, applied in SQL."""
-    from documents.models import Document
-    from messaging.models import Message, Note, Topic
+class _Visible:
+    """The rows of each kind the user may see: the access rule, applied in SQL. Built
+    once per search, so the note filter that guards note discussions is shared."""
 
-    if kind == Kind.NOTE:
-        return filter_visible(Note.objects.all(), user)
-    if kind == Kind.DOCUMENT:
-        return filter_visible(Document.objects.all(), user)
-    # A note's discussion belongs to the note (messaging.selectors.in_visible_discussions,
-    # which works per space; this is the same condition across the user's spaces): its
-    # topic and messages are found only by those who may see the note.
-    in_visible_discussion = Q(note__isnull=True) | Q(note__in=_visible(Kind.NOTE, user))
-    if kind == Kind.MESSAGE:
-        messages = filter_visible(Message.objects.filter(deleted_at__isnull=True), user)
-        return messages.filter(topic__in=Topic.objects.filter(in_visible_discussion))
-    return filter_member_spaces(Topic.objects.all(), user).filter(in_visible_discussion)
+    def __init__(self, user: Any) -> None:
+        from messaging.models import Note
+
+        self.user = user
+        self.notes = filter_visible(Note.objects.all(), user)
+
+    def __call__(self, kind: Kind) -> QuerySet:
+        from documents.models import Document
+        from messaging.models import Message, Topic
+
+        if kind == Kind.NOTE:
+            return self.notes
+        if kind == Kind.DOCUMENT:
+            return filter_visible(Document.objects.all(), self.user)
+        # A note's discussion belongs to the note (messaging.selectors.in_visible_discussions,
+        # which works per space; this is the same condition across the user's spaces): its
+        # topic and messages are found only by those who may see the note.
+        in_visible_discussion = Q(note__isnull=True) | Q(note__in=self.notes.values("pk"))
+        if kind == Kind.MESSAGE:
+            messages = filter_visible(Message.objects.filter(deleted_at__isnull=True), self.user)
+            return messages.filter(topic__in=Topic.objects.filter(in_visible_discussion))
+        return filter_member_spaces(Topic.objects.all(), self.user).filter(in_visible_discussion)
 
 
 def _match(source: _Source, query: ParsedQuery) -> RawSQL:
@@ -219,8 +230,10 @@ def _day_start(day: date) -> datetime:
     return timezone.make_aware(datetime.combine(day, time.min))
 
 
-def _candidates(source: _Source, user: Any, query: ParsedQuery, filters: SearchFilters) -> QuerySet:
-    qs = _visible(source.kind, user).filter(_match(source, query))
+def _candidates(
+    source: _Source, visible: _Visible, query: ParsedQuery, filters: SearchFilters
+) -> QuerySet:
+    qs = visible(source.kind).filter(_match(source, query))
     if filters.space_id is not None:
         qs = qs.filter(space_id=filters.space_id)
     if filters.level is not None:
@@ -263,6 +276,20 @@ class SearchResult:
     spaces: dict[int, Space] = field(default_factory=dict)
 
 
+@contextmanager
+def _planner_settings() -> Iterator[None]:
+    """PostgreSQL: no JIT for search queries. The access rule's correlated subqueries give
+    these plans a high estimated cost, which triggers JIT compilation that takes 1-2 s
+    for a query that runs in milliseconds (measured in bench/bench_search.py)."""
+    if connection.vendor != "postgresql":
+        yield
+        return
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL jit = off")
+        yield
+
+
 def searchable_spaces(*, user: Any) -> QuerySet[Space]:
     """The spaces a search may cover: where the user is an active member with MFA."""
     return filter_member_spaces(Space.objects.all(), user, space_ref="pk").order_by("name", "pk")
@@ -271,13 +298,23 @@ def searchable_spaces(*, user: Any) -> QuerySet[Space]:
 def search(
     *, user: Any, query: ParsedQuery, filters: SearchFilters = SearchFilters()
 ) -> SearchResult:
-    """The newest RESULT_CAP visible matches, with counts per kind and per space (two queries)."""
+    """The newest RESULT_CAP visible matches, with counts per kind and per space.
+
+    One query per kind, each newest first with its own LIMIT, merged here: PostgreSQL
+    plans each on its own, so for a common word it walks the messages' created_at index
+    and stops at the cap instead of sorting every match (a UNION ALL under one ORDER BY
+    made it read and sort all of them).
+    """
     if not query.terms or query.error or not user_has_completed_mfa(user):
         return SearchResult()
     sources = [s for kind, s in _sources().items() if not filters.kinds or kind in filters.kinds]
-    parts = [_candidates(s, user, query, filters) for s in sources]
-    combined = parts[0].union(*parts[1:], all=True) if len(parts) > 1 else parts[0]
-    rows = list(combined.order_by("-r_ts", "-r_id")[: RESULT_CAP + 1])
+    visible = _Visible(user)
+    rows: list[dict[str, Any]] = []
+    with _planner_settings():
+        for source in sources:
+            part = _candidates(source, visible, query, filters)
+            rows += part.order_by("-r_ts", "-r_id")[: RESULT_CAP + 1]
+    rows.sort(key=lambda r: (r["r_ts"], r["r_id"]), reverse=True)
     hits = [
         Hit(
             kind=Kind(r["r_kind"]),
@@ -399,17 +436,21 @@ def page_items(*, user: Any, query: ParsedQuery, hits: list[Hit]) -> list[Search
     """The hits of one page as display items: each row is read again through the access
     rule (an item deleted or hidden since the search is simply left out), then its
     snippet is made from that row's own text."""
+    if not hits:
+        return []
     marks = Sentinels()
     sources = _sources()
+    visible = _Visible(user)
     found: dict[tuple[Kind, int], SearchItem] = {}
     for kind in Kind:
         ids = [h.item_id for h in hits if h.kind == kind]
         if not ids:
             continue
         related = ["space", "topic"] if kind == Kind.MESSAGE else ["space"]
-        rows = _visible(kind, user).filter(pk__in=ids).select_related(*related)
-        objects = {obj.pk: obj for obj in rows}
-        marked = _headlines(sources[kind], list(objects), query, marks)
+        rows = visible(kind).filter(pk__in=ids).select_related(*related)
+        with _planner_settings():
+            objects = {obj.pk: obj for obj in rows}
+            marked = _headlines(sources[kind], list(objects), query, marks)
         for pk, obj in objects.items():
             title, url, when, level, tlp = _item_fields(kind, obj)
             title_marked, text_marked = marked.get(pk, ("", ""))
