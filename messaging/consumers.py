@@ -349,7 +349,8 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
 
     async def notification_count(self, message: dict[str, Any]) -> None:
         """The user's unread notification count changed: forward the count, never text."""
-        await self.send_json({"type": "notification", "unread": int(message["unread"])})
+        if await self._session_valid():  # an ended session gets nothing more (closes 4401)
+            await self.send_json({"type": "notification", "unread": int(message["unread"])})
 
     # --- ephemeral: typing and presence ---------------------------------------------
 

@@ -101,3 +101,21 @@ async def test_reading_the_topic_over_the_socket_updates_the_bell(room):
     assert ack["type"] == "ack"
     assert (await sock.until(_is_bell))["unread"] == 0
     await sock.close()
+
+
+async def test_an_ended_session_gets_no_count_and_is_closed(room):
+    from django.contrib.sessions.models import Session
+
+    u = room["users"]
+    cookie = await database_sync_to_async(session_cookie)(u["secret"])
+    sock = Socket(cookie)
+    assert await sock.connect()
+    await sock.hello()
+    session_key = cookie.decode().split("=", 1)[1]
+    await database_sync_to_async(Session.objects.filter(session_key=session_key).delete)()
+    await sock.drain(1.1)  # past the one-second session re-check window
+    await database_sync_to_async(post)(room, "open", f"hi {at(u['secret'])}")
+    frames = await sock.drain(0.5)
+    assert not [f for f in frames if _is_bell(f)]
+    assert sock.closed_code == 4401
+    await sock.close()

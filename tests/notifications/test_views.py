@@ -192,3 +192,11 @@ def test_the_list_query_count_does_not_grow(room, django_assert_max_num_queries)
         post(room, "open", f"more {i} {at(u['secret'])}")
     with django_assert_max_num_queries(len(few.captured_queries)):
         client.get(reverse("notification_list"))
+
+
+@pytest.mark.parametrize("page", ["abc", "-1", "0", "99999999999999999999", "1e9", ""])
+def test_hostile_page_numbers_still_render(room, page):
+    u = room["users"]
+    post(room, "open", f"Marker-heron {at(u['secret'])}")
+    response = login(u["secret"]).get(reverse("notification_list"), {"page": page})
+    assert response.status_code == 200
