@@ -84,6 +84,8 @@ def test_main_pages_have_no_serious_axe_violations(
         (signed_in, f"/documents/{document.pk}/", None),
         (signed_in, f"/spaces/{space.pk}/members/", None),
         (signed_in, f"/spaces/{space.pk}/insight/", None),
+        (signed_in, "/search/?q=valencia", None),  # results, highlighted snippets, facets
+        (signed_in, "/search/?q=zzqqxx", None),  # the empty state
         (signed_in, "/accounts/profile/", None),
         (signed_in, "/accounts/2fa/", None),
         (signed_in, "/accounts/sessions/", None),
