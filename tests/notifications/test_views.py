@@ -31,6 +31,7 @@ def test_the_list_shows_text_and_the_bell_counts(room):
     body = response.content.decode()
     assert response.status_code == 200
     assert "Marker-heron" in body and room["space"].name in body
+    assert "tlp-badge tlp-green" in body and "OPEN" in body  # the item's labels
     assert 'id="notification-bell"' in body and 'data-unread="1"' in body
 
 

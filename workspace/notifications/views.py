@@ -14,7 +14,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from networks.access import Action, access_space
 from workspace.notifications import selectors, services
 from workspace.notifications.forms import FollowForm, PreferenceForm
-from workspace.notifications.models import Notification
+from workspace.notifications.models import CONTENT_KINDS, Notification
 from workspace.notifications.presenting import present
 
 PAGE_SIZE = 30
@@ -29,7 +29,12 @@ def notification_list(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "notifications/list.html",
-        {"page": page, "rows": rows, "unread": selectors.unread_count(user=request.user)},
+        {
+            "page": page,
+            "rows": rows,
+            "unread": selectors.unread_count(user=request.user),
+            "content_kinds": [str(kind) for kind in CONTENT_KINDS],
+        },
     )
 
 
