@@ -90,27 +90,34 @@ def _discussion_note_labels(topic_id: int) -> ItemLabels | None:
 def _notify(
     user_ids: Iterable[int], *, kind: str, labels: ItemLabels, **item: Any
 ) -> list[Notification]:
-    fields = {
-        "space_id": labels.space_id,
-        "level": labels.level,
-        "tlp": labels.tlp,
-        "author_id": labels.author_id,
-    }
-    created = []
-    for user_id in user_ids:
-        if item.get("message") is not None:  # once per message: an edit does not repeat it
-            notification, new = Notification.objects.get_or_create(
-                user_id=user_id, kind=kind, message=item["message"], defaults=fields | item
-            )
-        else:
-            notification, new = (
-                Notification.objects.create(user_id=user_id, kind=kind, **fields, **item),
-                True,
-            )
-        if new:
-            if labels.recipient_ids:
-                notification.recipients.set(labels.recipient_ids)
-            created.append(notification)
+    """One notification per user, in a constant number of queries however many users (a
+    new document notifies a whole space). At most one per user and message: an edit
+    that mentions someone again does not notify them twice."""
+    user_ids = set(user_ids)
+    message = item.get("message")
+    if message is not None:
+        user_ids -= set(
+            Notification.objects.filter(
+                kind=kind, message=message, user_id__in=user_ids
+            ).values_list("user_id", flat=True)
+        )
+    created = Notification.objects.bulk_create(
+        Notification(
+            user_id=user_id,
+            kind=kind,
+            space_id=labels.space_id,
+            level=labels.level,
+            tlp=labels.tlp,
+            author_id=labels.author_id,
+            **item,
+        )
+        for user_id in sorted(user_ids)
+    )
+    if labels.recipient_ids:
+        through = Notification.recipients.through
+        through.objects.bulk_create(
+            through(notification_id=n.pk, user_id=r) for n in created for r in labels.recipient_ids
+        )
     push_counts_on_commit(n.user_id for n in created)
     return created
 
