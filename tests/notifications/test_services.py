@@ -332,3 +332,28 @@ def test_reading_the_topic_reads_its_mentions_and_replies(room):
     assert selectors.unread_count(user=u["secret"]) == 3
     messaging.read_mark(topic=room["topic"], seq=last.seq, acting_user=u["secret"])
     assert selectors.unread_count(user=u["secret"]) == 1  # the other topic's reply
+
+
+def test_a_fan_out_costs_the_same_queries_for_many_members(room):
+    from documents.services import document_labels
+    from networks.services import membership_set
+
+    document = upload(room, "secret", title="Fan-out")
+    labels = document_labels(document)
+
+    def queries() -> int:
+        from django.db import connection
+        from django.test.utils import CaptureQueriesContext
+
+        Notification.objects.all().delete()
+        with CaptureQueriesContext(connection) as captured:
+            services.document_added(document=document, labels=labels)
+        return len(captured.captured_queries)
+
+    few = queries()
+    notified = Notification.objects.count()
+    for _ in range(20):
+        membership_set(space=room["space"], user=UserFactory(mfa=True), clearance=3,
+                       acting_user=room["admin"])
+    assert queries() == few
+    assert Notification.objects.count() == notified + 20
