@@ -1,0 +1,69 @@
+"""The Redis fan-out baseline: a bare Channels broadcast consumer on channels_redis.
+
+    BROADCAST_REDIS_URL=redis://127.0.0.1:6379/1 \\
+        daphne -b 127.0.0.1 -p 8101 bench.broadcast_asgi:application
+
+Every WebSocket joins one group on connect; each text frame it receives is sent to that
+group (`group_send`), so every connected socket, in every daphne process sharing the
+Redis, gets it once. No auth, no sessions, no database. The channel layer is configured
+like the workspace's (`workspace/settings.py`: RedisChannelLayer, socket_timeout 15).
+bench/bench_fanout_redis.py runs it behind deploy/nginx.conf on two daphne processes.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from channels.generic.websocket import AsyncWebsocketConsumer
+from channels.routing import ProtocolTypeRouter, URLRouter
+from django.urls import re_path
+
+GROUP = "bench.broadcast"
+
+
+class BroadcastConsumer(AsyncWebsocketConsumer):
+    async def connect(self) -> None:
+        await self.channel_layer.group_add(GROUP, self.channel_name)
+        await self.accept()
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if text_data is not None:
+            await self.channel_layer.group_send(GROUP, {"type": "broadcast", "text": text_data})
+
+    async def broadcast(self, message: dict[str, Any]) -> None:
+        await self.send(text_data=message["text"])
+
+    async def disconnect(self, code: int) -> None:
+        await self.channel_layer.group_discard(GROUP, self.channel_name)
+
+
+async def plain_http(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-type", b"text/plain")]})
+    await send({"type": "http.response.body", "body": b"ok"})
+
+
+def _configure() -> None:
+    from django.conf import settings
+
+    if settings.configured:
+        return
+    url = os.environ.get("BROADCAST_REDIS_URL", "")
+    if not url:
+        raise RuntimeError("bench.broadcast_asgi needs BROADCAST_REDIS_URL (redis://host:port/db)")
+    settings.configure(
+        ALLOWED_HOSTS=["*"], INSTALLED_APPS=[], SECRET_KEY="broadcast",  # noqa: S106 - no signing here
+        CHANNEL_LAYERS={"default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [{"address": url, "socket_timeout": 15}]},
+        }},
+    )
+
+
+_configure()
+
+application = ProtocolTypeRouter({
+    "http": plain_http,
+    "websocket": URLRouter([re_path(r"^.*$", BroadcastConsumer.as_asgi())]),
+})
