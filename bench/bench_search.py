@@ -234,7 +234,7 @@ def main() -> int:
     def run(q: str) -> int:
         query = parse_query(q)
         result = search(user=searcher, query=query)
-        page_items(user=searcher, query=query, hits=result.hits[:20])
+        page_items(user=searcher, query=query, hits=result.hits[:20], visible=result.visible)
         return len(result.hits)
 
     with connection.cursor() as cursor:

@@ -38,7 +38,7 @@ from django.utils.safestring import SafeString
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from networks.access import filter_member_spaces, filter_visible, user_has_completed_mfa
+from networks.access import filter_member_spaces, filter_visible
 from networks.clearance import level_name
 from networks.models import Space
 from workspace.search.highlight import Sentinels
@@ -182,26 +182,31 @@ def _sources() -> dict[Kind, _Source]:
 
 class _Visible:
     """The rows of each kind the user may see: the access rule, applied in SQL. Built
-    once per search, so the note filter that guards note discussions is shared."""
+    once per request and shared by the search and its page of snippets, so the note
+    filter that guards note discussions, and each kind's filter, are built once."""
 
     def __init__(self, user: Any) -> None:
-        from messaging.models import Note
-
         self.user = user
-        self.notes = filter_visible(Note.objects.all(), user)
+        self._cache: dict[Kind, QuerySet] = {}
 
     def __call__(self, kind: Kind) -> QuerySet:
+        if kind not in self._cache:
+            self._cache[kind] = self._build(kind)
+        return self._cache[kind]
+
+    def _build(self, kind: Kind) -> QuerySet:
         from documents.models import Document
-        from messaging.models import Message, Topic
+        from messaging.models import Message, Note, Topic
 
         if kind == Kind.NOTE:
-            return self.notes
+            return filter_visible(Note.objects.all(), self.user)
         if kind == Kind.DOCUMENT:
             return filter_visible(Document.objects.all(), self.user)
         # A note's discussion belongs to the note (messaging.selectors.in_visible_discussions,
         # which works per space; this is the same condition across the user's spaces): its
         # topic and messages are found only by those who may see the note.
-        in_visible_discussion = Q(note__isnull=True) | Q(note__in=self.notes.values("pk"))
+        notes = self(Kind.NOTE).values("pk")
+        in_visible_discussion = Q(note__isnull=True) | Q(note__in=notes)
         if kind == Kind.MESSAGE:
             messages = filter_visible(Message.objects.filter(deleted_at__isnull=True), self.user)
             return messages.filter(topic__in=Topic.objects.filter(in_visible_discussion))
@@ -273,6 +278,7 @@ class SearchResult:
     capped: bool = False  # there are more matches than RESULT_CAP
     by_kind: Counter = field(default_factory=Counter)
     by_space: Counter = field(default_factory=Counter)
+    visible: _Visible | None = field(default=None, repr=False)  # for page_items
     spaces: dict[int, Space] = field(default_factory=dict)
 
 
@@ -305,7 +311,7 @@ def search(
     and stops at the cap instead of sorting every match (a UNION ALL under one ORDER BY
     made it read and sort all of them).
     """
-    if not query.terms or query.error or not user_has_completed_mfa(user):
+    if not query.terms or query.error:
         return SearchResult()
     sources = [s for kind, s in _sources().items() if not filters.kinds or kind in filters.kinds]
     visible = _Visible(user)
@@ -335,6 +341,7 @@ def search(
         by_kind=Counter(h.kind for h in hits),
         by_space=Counter(h.space_id for h in hits),
         spaces=spaces,
+        visible=visible,
     )
 
 
@@ -432,37 +439,40 @@ def _item_fields(kind: Kind, obj: Any) -> tuple[str, str, datetime, int, str]:
     return obj.name, url, obj.created_at, 0, ""
 
 
-def page_items(*, user: Any, query: ParsedQuery, hits: list[Hit]) -> list[SearchItem]:
+def page_items(
+    *, user: Any, query: ParsedQuery, hits: list[Hit], visible: _Visible | None = None
+) -> list[SearchItem]:
     """The hits of one page as display items: each row is read again through the access
     rule (an item deleted or hidden since the search is simply left out), then its
-    snippet is made from that row's own text."""
+    snippet is made from that row's own text. Pass the search's `result.visible` to
+    reuse its filters."""
     if not hits:
         return []
     marks = Sentinels()
     sources = _sources()
-    visible = _Visible(user)
+    visible = visible if visible is not None and visible.user is user else _Visible(user)
     found: dict[tuple[Kind, int], SearchItem] = {}
-    for kind in Kind:
-        ids = [h.item_id for h in hits if h.kind == kind]
-        if not ids:
-            continue
-        related = ["space", "topic"] if kind == Kind.MESSAGE else ["space"]
-        rows = visible(kind).filter(pk__in=ids).select_related(*related)
-        with _planner_settings():
+    with _planner_settings():
+        for kind in Kind:
+            ids = [h.item_id for h in hits if h.kind == kind]
+            if not ids:
+                continue
+            related = ["space", "topic"] if kind == Kind.MESSAGE else ["space"]
+            rows = visible(kind).filter(pk__in=ids).select_related(*related)
             objects = {obj.pk: obj for obj in rows}
             marked = _headlines(sources[kind], list(objects), query, marks)
-        for pk, obj in objects.items():
-            title, url, when, level, tlp = _item_fields(kind, obj)
-            title_marked, text_marked = marked.get(pk, ("", ""))
-            found[(kind, pk)] = SearchItem(
-                kind=kind,
-                item_id=pk,
-                space=obj.space,
-                title=marks.render(title_marked or title),
-                snippet=marks.render(text_marked),
-                url=url,
-                when=when,
-                level=level,
-                tlp=tlp,
-            )
+            for pk, obj in objects.items():
+                title, url, when, level, tlp = _item_fields(kind, obj)
+                title_marked, text_marked = marked.get(pk, ("", ""))
+                found[(kind, pk)] = SearchItem(
+                    kind=kind,
+                    item_id=pk,
+                    space=obj.space,
+                    title=marks.render(title_marked or title),
+                    snippet=marks.render(text_marked),
+                    url=url,
+                    when=when,
+                    level=level,
+                    tlp=tlp,
+                )
     return [found[(h.kind, h.item_id)] for h in hits if (h.kind, h.item_id) in found]

@@ -66,7 +66,9 @@ def search_page(request: HttpRequest) -> HttpResponse:
         query = parse_query(form.cleaned_data["q"])
         result = search(user=request.user, query=query, filters=form.filters())
     page = Paginator(result.hits, PAGE_SIZE).get_page(request.GET.get("page"))
-    items = page_items(user=request.user, query=query, hits=list(page.object_list))
+    items = page_items(
+        user=request.user, query=query, hits=list(page.object_list), visible=result.visible
+    )
     params = request.GET.copy()
     params.pop("page", None)
     return render(
