@@ -113,10 +113,14 @@ class RequireMFAMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if request.user.is_authenticated and not request.path.startswith(settings.STATIC_URL):
-            from workspace.accounts.adapter import user_has_mfa
+            from workspace.accounts.adapter import MFA_CHECKED_ATTR, user_has_mfa
 
-            if request.path_info not in self.exempt_paths() and not user_has_mfa(request.user):
-                if request.headers.get("accept", "").startswith("application/json"):
-                    return HttpResponse(status=403)
-                return redirect(reverse("mfa_activate_totp"))
+            if request.path_info not in self.exempt_paths():
+                # MFA setup pages are exempt and change the answer: nothing is kept there.
+                has_mfa = user_has_mfa(request.user)
+                if not has_mfa:
+                    if request.headers.get("accept", "").startswith("application/json"):
+                        return HttpResponse(status=403)
+                    return redirect(reverse("mfa_activate_totp"))
+                setattr(request.user, MFA_CHECKED_ATTR, True)
         return self.get_response(request)

@@ -141,7 +141,19 @@ def _just_enrolled(user: Any) -> bool:
     return first is not None and first > timezone.now() - window
 
 
+MFA_CHECKED_ATTR = "_workspace_has_mfa"
+
+
 def user_has_mfa(user: Any) -> bool:
+    """The user has a TOTP or WebAuthn authenticator.
+
+    RequireMFAMiddleware stores its answer on the request's own user object (a fresh one
+    per request), so the access checks of that request do not ask the database again;
+    any other user object is checked in the database every time.
+    """
+    checked = getattr(user, MFA_CHECKED_ATTR, None)
+    if checked is not None:
+        return bool(checked)
     return Authenticator.objects.filter(
         user_id=user.pk, type__in=[Authenticator.Type.TOTP, Authenticator.Type.WEBAUTHN]
     ).exists()
