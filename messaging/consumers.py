@@ -350,7 +350,8 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
     async def notification_count(self, message: dict[str, Any]) -> None:
         """The user's unread notification count changed: forward the count, never text."""
         if await self._session_valid():  # an ended session gets nothing more (closes 4401)
-            await self.send_json({"type": "notification", "unread": int(message["unread"])})
+            unread = await batched(_unread_notifications, self.user)
+            await self.send_json({"type": "notification", "unread": unread})
 
     # --- ephemeral: typing and presence ---------------------------------------------
 
@@ -449,6 +450,12 @@ class _HeadWatcher:
         for result in await asyncio.gather(*behind, return_exceptions=True):
             if isinstance(result, Exception):
                 logger.error("realtime poll catch-up failed", exc_info=result)
+
+
+def _unread_notifications(user: Any) -> int:
+    from workspace.notifications.selectors import unread_count
+
+    return unread_count(user=user)
 
 
 class _Frames:

@@ -47,15 +47,15 @@ COUNT_MESSAGE_TYPE = "notification.count"
 
 
 def push_counts(user_ids: Iterable[int]) -> None:
-    """Send each user's sockets their unread count (no text: the count only)."""
-    from workspace.accounts.models import User
-
+    """Ring each user's sockets: their unread count changed. The doorbell carries nothing;
+    each open socket counts for its own user (batched per process), so the writer's
+    transaction never pays one count query per follower, and users with no socket open
+    cost nothing."""
     layer = get_channel_layer()
     if layer is None:
         return
-    for user in User.objects.filter(pk__in=set(user_ids)):
-        message = {"type": COUNT_MESSAGE_TYPE, "unread": selectors.unread_count(user=user)}
-        async_to_sync(layer.group_send)(user_group(user.pk), message)
+    for user_id in sorted(set(user_ids)):
+        async_to_sync(layer.group_send)(user_group(user_id), {"type": COUNT_MESSAGE_TYPE})
 
 
 def push_counts_on_commit(user_ids: Iterable[int]) -> None:
