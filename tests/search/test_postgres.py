@@ -61,3 +61,70 @@ def test_search_queries_run_without_jit(world):
     with CaptureQueriesContext(connection) as context:
         search(user=world["users"]["member_secret"], query=parse_query("cocaina"))
     assert any("SET LOCAL jit = off" in q["sql"] for q in context.captured_queries)
+
+
+@pytest.fixture
+def common_words(world):
+    from messaging.services import message_post, topic_create
+
+    user = world["users"]["member_secret"]
+    topic = topic_create(space=world["space"], name="t", acting_user=user)
+    for i in range(30):
+        message_post(
+            space=world["space"],
+            topic=topic,
+            body=f"cocaína lote {i}",
+            level=i % 4,
+            tlp="GREEN",
+            acting_user=user,
+        )
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE messaging_message")
+    return user
+
+
+def _queries(fn):
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as context:
+        result = fn()
+    return result, [q["sql"] for q in context.captured_queries]
+
+
+def test_a_common_word_walks_the_time_index_with_the_same_results(common_words, monkeypatch):
+    from workspace.search import selectors
+    from workspace.search.selectors import parse_query, search
+
+    user, query = common_words, parse_query("cocaina")
+    monkeypatch.setattr(selectors, "WALK_MIN_SHARE", 2.0)  # never walk
+    plain, sqls = _queries(lambda: search(user=user, query=query))
+    assert not any("enable_bitmapscan" in q for q in sqls)
+    monkeypatch.setattr(selectors, "WALK_MIN_SHARE", 0.0)  # always walk
+    walked, sqls = _queries(lambda: search(user=user, query=query))
+    assert any("enable_bitmapscan = off" in q for q in sqls)
+    assert [h.item_id for h in walked.hits] == [h.item_id for h in plain.hits]
+    assert len(plain.hits) == 30  # member_secret sees every level
+
+
+def test_a_walk_that_runs_out_of_time_falls_back_to_the_default_plan(common_words, monkeypatch):
+    from django.db.models import BooleanField
+    from django.db.models.expressions import RawSQL
+
+    from workspace.search import selectors
+    from workspace.search.selectors import Kind, SearchFilters, parse_query
+
+    monkeypatch.setattr(selectors, "WALK_MIN_SHARE", 0.0)
+    monkeypatch.setattr(selectors, "WALK_TIMEOUT_MS", 5)
+    source = selectors._sources()[Kind.MESSAGE]
+    query = parse_query("cocaina")
+    slow = (
+        selectors._candidates(source, selectors._Visible(common_words), query, SearchFilters())
+        .filter(RawSQL("pg_sleep(0.05) IS NOT NULL", [], output_field=BooleanField()))
+        .order_by("-r_ts")[:5]
+    )
+    rows, sqls = _queries(lambda: selectors._fetch_newest(source, slow, query, SearchFilters()))
+    assert len(rows) == 5
+    assert any("ROLLBACK TO SAVEPOINT" in q for q in sqls)
+    with connection.cursor() as cursor:  # the savepoint took the walk's settings with it
+        cursor.execute("SHOW enable_bitmapscan")
+        assert cursor.fetchone()[0] == "on"

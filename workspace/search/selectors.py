@@ -20,6 +20,7 @@ early on common words); the page groups them by space and type.
 
 from __future__ import annotations
 
+import json
 import unicodedata
 from collections import Counter
 from collections.abc import Iterator
@@ -29,7 +30,7 @@ from datetime import date, datetime, time, timedelta
 from enum import StrEnum
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import OperationalError, connection, transaction
 from django.db.models import BooleanField, CharField, F, IntegerField, Q, QuerySet, Value
 from django.db.models.expressions import RawSQL
 from django.urls import reverse
@@ -49,6 +50,11 @@ MIN_PREFIX_CHARS = 3  # shorter words match whole words only (a 1-letter prefix 
 RESULT_CAP = 200
 PAGE_SIZE = 20
 TS_CONFIG = "workspace_search"
+# PostgreSQL, messages: when the planner expects at least this share of all messages to
+# contain the words, walking the created_at index newest first (and stopping at the cap)
+# is tried before the default plan, within WALK_TIMEOUT_MS. See _fetch_newest.
+WALK_MIN_SHARE = 0.005
+WALK_TIMEOUT_MS = 25
 
 
 class Kind(StrEnum):
@@ -296,6 +302,60 @@ def _planner_settings() -> Iterator[None]:
         yield
 
 
+def _share_matching(source: _Source, query: ParsedQuery) -> float:
+    """PostgreSQL's own estimate (from the GIN statistics) of the share of rows that
+    contain the words: two catalogue-speed queries, no table access."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"EXPLAIN (FORMAT JSON) SELECT 1 FROM {source.table} "  # noqa: S608
+            f"WHERE search_vector @@ to_tsquery('{TS_CONFIG}'::regconfig, %s)",
+            [query.tsquery],
+        )
+        plan = cursor.fetchone()[0]
+        matching = (json.loads(plan) if isinstance(plan, str) else plan)[0]["Plan"]["Plan Rows"]
+        cursor.execute("SELECT reltuples FROM pg_class WHERE oid = %s::regclass", [source.table])
+        total = cursor.fetchone()[0]
+    return float(matching) / total if total and total > 0 else 0.0
+
+
+def _fetch_newest(
+    source: _Source, part: QuerySet, query: ParsedQuery, filters: SearchFilters
+) -> list[dict[str, Any]]:
+    """Run one kind's capped, newest-first query.
+
+    PostgreSQL's default plan reads every match through the GIN index, applies the access
+    rule's per-row subqueries to each, then sorts: right for rare words, slow for words in
+    a few percent of a million messages (14k matches: 40-80 ms). Walking the created_at
+    index newest first checks the words before the subqueries and stops at the cap (about
+    12 ms there), but is hopeless for rare words. The planner overrates the walk, so for
+    messages with no narrowing filter, when its own estimate says the words are common
+    enough, the walk is tried under a short statement timeout in a savepoint; if that
+    runs out (the user sees few of the matches, say), the default plan runs as before.
+    """
+    narrowed = filters.space_id or filters.level is not None or filters.date_from or filters.date_to
+    if (
+        connection.vendor != "postgresql"
+        or source.kind != Kind.MESSAGE
+        or narrowed
+        or _share_matching(source, query) < WALK_MIN_SHARE
+    ):
+        return list(part)
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SET LOCAL enable_bitmapscan = off")
+            cursor.execute(f"SET LOCAL statement_timeout = {int(WALK_TIMEOUT_MS)}")
+            rows = list(part)
+            cursor.execute("SET LOCAL enable_bitmapscan = DEFAULT")
+            cursor.execute("SET LOCAL statement_timeout = DEFAULT")
+        return rows
+    except OperationalError as error:  # the timeout; the savepoint undid both settings
+        from psycopg.errors import QueryCanceled
+
+        if not isinstance(error.__cause__, QueryCanceled):
+            raise
+        return list(part)
+
+
 def searchable_spaces(*, user: Any) -> QuerySet[Space]:
     """The spaces a search may cover: where the user is an active member with MFA."""
     return filter_member_spaces(Space.objects.all(), user, space_ref="pk").order_by("name", "pk")
@@ -319,7 +379,9 @@ def search(
     with _planner_settings():
         for source in sources:
             part = _candidates(source, visible, query, filters)
-            rows += part.order_by("-r_ts", "-r_id")[: RESULT_CAP + 1]
+            rows += _fetch_newest(
+                source, part.order_by("-r_ts", "-r_id")[: RESULT_CAP + 1], query, filters
+            )
     rows.sort(key=lambda r: (r["r_ts"], r["r_id"]), reverse=True)
     hits = [
         Hit(
