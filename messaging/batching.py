@@ -14,8 +14,9 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
-from channels.db import database_sync_to_async
 from django.db import close_old_connections
+
+from messaging.dbthreads import in_db_thread
 
 WINDOW_SECONDS = 0.002
 
@@ -73,7 +74,7 @@ class Batcher:
         await asyncio.sleep(WINDOW_SECONDS)
         batch, self.pending, self.flusher = self.pending, [], None
         try:
-            results = await database_sync_to_async(_run_all)([(f, a) for f, a, _ in batch])
+            results = await in_db_thread(_run_all)([(f, a) for f, a, _ in batch])
         except BaseException as exc:
             for _fn, _args, future in batch:
                 if not future.done():

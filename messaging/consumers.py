@@ -16,13 +16,14 @@ import logging
 import weakref
 from typing import Any
 
-from channels.db import aclose_old_connections, database_sync_to_async
+from channels.db import aclose_old_connections
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.core.exceptions import ObjectDoesNotExist, PermissionDenied, ValidationError
 
 from messaging import handlers, protocol
 from messaging.app_settings import messaging_settings
 from messaging.batching import batched, batched_group
+from messaging.dbthreads import in_db_thread
 from messaging.events import PRESENCE, TYPING, event_frame, send_ephemeral, space_group
 from messaging.selectors import visible_events_after, visible_events_after_many
 from workspace.realtime import user_group
@@ -68,7 +69,7 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         if not await self._session_valid(force=True):
             await self._close(CLOSE_UNAUTHENTICATED)
             return
-        if not await database_sync_to_async(handlers.has_mfa)(self.user):
+        if not await in_db_thread(handlers.has_mfa)(self.user):
             await self._close(CLOSE_FORBIDDEN)
             return
         await self.channel_layer.group_add(user_group(self.user_id), self.channel_name)
@@ -118,7 +119,7 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         loop = asyncio.get_running_loop()
         if loop.time() - self.session_touched_at >= SESSION_TOUCH_SECONDS:
             self.session_touched_at = loop.time()
-            await database_sync_to_async(handlers.session_touch)(self.session_key)
+            await in_db_thread(handlers.session_touch)(self.session_key)
 
     # --- inbound frames -----------------------------------------------------------
 
@@ -162,11 +163,11 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
             raise protocol.ProtocolError(
                 "already_hello", "hello was already sent.", frame.client_id
             )
-        spaces = await database_sync_to_async(handlers.visible_spaces)(self.user)
+        spaces = await in_db_thread(handlers.visible_spaces)(self.user)
         # Join the groups before reading the heads, so no doorbell can fall in between.
         for space_id in spaces:
             await self.channel_layer.group_add(space_group(space_id), self.channel_name)
-        heads = await database_sync_to_async(handlers.heads)(list(spaces))
+        heads = await in_db_thread(handlers.heads)(list(spaces))
         async with self.lock:
             self.clearance.update(spaces)
             for space_id, head in heads.items():
@@ -205,7 +206,7 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
 
     async def _write(self, fn: Any, frame: protocol.Frame) -> None:
         """Run a write (fresh access check inside), deliver its event, then ack."""
-        result = await database_sync_to_async(fn)(self.user, frame)
+        result = await in_db_thread(fn)(self.user, frame)
         if frame.space_id in self.scanned:
             await self._catch_up(frame.space_id)  # the writer sees its own event at once
         await self._ack(frame, **result)
@@ -227,7 +228,7 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
 
     async def _on_typing(self, frame: protocol.Frame) -> None:
         assert frame.space_id is not None
-        who = await database_sync_to_async(handlers.typing)(self.user, frame)
+        who = await in_db_thread(handlers.typing)(self.user, frame)
         await send_ephemeral(
             frame.space_id,
             {
@@ -313,14 +314,14 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         """The user's rights changed (networks, accounts): re-check session and spaces now."""
         if not await self._session_valid(force=True):
             return
-        if not await database_sync_to_async(handlers.has_mfa)(self.user):
+        if not await in_db_thread(handlers.has_mfa)(self.user):
             await self._close(CLOSE_FORBIDDEN)
             return
         if self.hello_done:
             await self._recheck_spaces(message.get("space_id"))
 
     async def _recheck_spaces(self, only: int | None) -> None:
-        spaces = await database_sync_to_async(handlers.visible_spaces)(self.user)
+        spaces = await in_db_thread(handlers.visible_spaces)(self.user)
         candidates = {only} if only is not None else set(self.scanned) | set(spaces)
         for space_id in sorted(candidates):
             now = spaces.get(space_id)
@@ -337,7 +338,7 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
             ):
                 reason = "access_granted" if space_id not in self.scanned else "clearance_changed"
                 await self.channel_layer.group_add(space_group(space_id), self.channel_name)
-                head = (await database_sync_to_async(handlers.heads)([space_id]))[space_id]
+                head = (await in_db_thread(handlers.heads)([space_id]))[space_id]
                 async with self.lock:
                     self.scanned[space_id] = head
                     self.clearance[space_id] = now
@@ -440,7 +441,7 @@ class _HeadWatcher:
         spaces = sorted({space_id for s in sockets for space_id in s.scanned})
         if not spaces:
             return
-        heads = await database_sync_to_async(handlers.heads)(spaces)
+        heads = await in_db_thread(handlers.heads)(spaces)
         behind = [
             socket._catch_up(space_id, upto=head)
             for socket in sockets

@@ -25,3 +25,7 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):  # noqa: F405
     DATABASES["default"]["TEST"] = {  # noqa: F405
         "NAME": os.path.join(tempfile.gettempdir(), f"workspace-test-{os.getpid()}.sqlite3")
     }
+# In-process socket tests run each test on its own event loop against a test database
+# that is dropped at the end: the sockets' database work stays on Channels' one thread.
+# The pool (messaging/dbthreads.py) runs in every real daphne of tests/integration.
+MESSAGING_DB_THREADS = 1

@@ -126,6 +126,9 @@ DATABASES["default"].setdefault(
     "CONN_MAX_AGE", env.int("WORKSPACE_DB_CONN_MAX_AGE", default=60)
 )  # a ?conn_max_age= in DATABASE_URL wins
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# Threads for the WebSocket consumers' database work (messaging/dbthreads.py); 0 (the
+# default): 4 on PostgreSQL, 1 on SQLite. Each is one more database connection per process.
+MESSAGING_DB_THREADS = env.int("WORKSPACE_SOCKET_DB_THREADS", default=0)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL", default="")
