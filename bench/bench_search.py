@@ -221,6 +221,7 @@ def main() -> int:
 
     from messaging.models import Message
     from networks.access import filter_visible
+    from workspace.accounts.adapter import MFA_CHECKED_ATTR, user_has_mfa
     from workspace.accounts.models import User
     from workspace.search.selectors import page_items, parse_query, search
 
@@ -232,6 +233,10 @@ def main() -> int:
     )
 
     def run(q: str) -> int:
+        # As in a request: RequireMFAMiddleware checks MFA once and keeps the answer on
+        # that request's user object, which the access checks then reuse.
+        searcher.__dict__.pop(MFA_CHECKED_ATTR, None)
+        setattr(searcher, MFA_CHECKED_ATTR, user_has_mfa(searcher))
         query = parse_query(q)
         result = search(user=searcher, query=query)
         page_items(user=searcher, query=query, hits=result.hits[:20], visible=result.visible)

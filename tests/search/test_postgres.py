@@ -101,7 +101,7 @@ def test_a_common_word_walks_the_time_index_with_the_same_results(common_words, 
     assert not any("enable_bitmapscan" in q for q in sqls)
     monkeypatch.setattr(selectors, "WALK_MIN_SHARE", 0.0)  # always walk
     walked, sqls = _queries(lambda: search(user=user, query=query))
-    assert any("enable_bitmapscan = off" in q for q in sqls)
+    assert any("set_config('enable_bitmapscan', 'off', true)" in q for q in sqls)
     assert [h.item_id for h in walked.hits] == [h.item_id for h in plain.hits]
     assert len(plain.hits) == 30  # member_secret sees every level
 
@@ -128,3 +128,29 @@ def test_a_walk_that_runs_out_of_time_falls_back_to_the_default_plan(common_word
     with connection.cursor() as cursor:  # the savepoint took the walk's settings with it
         cursor.execute("SHOW enable_bitmapscan")
         assert cursor.fetchone()[0] == "on"
+        cursor.execute("SHOW statement_timeout")
+        assert cursor.fetchone()[0] == "0"
+
+
+def test_a_successful_walk_restores_the_settings(common_words, monkeypatch):
+    """Within the search's transaction: the kinds searched after messages get the usual
+    planner and no statement timeout."""
+    from django.db import transaction
+
+    from workspace.search import selectors
+    from workspace.search.selectors import Kind, SearchFilters, parse_query
+
+    monkeypatch.setattr(selectors, "WALK_MIN_SHARE", 0.0)
+    source, query = selectors._sources()[Kind.MESSAGE], parse_query("cocaina")
+    part = selectors._candidates(source, selectors._Visible(common_words), query, SearchFilters())
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL statement_timeout = '7s'")
+        rows, sqls = _queries(
+            lambda: selectors._fetch_newest(source, part[:5], query, SearchFilters())
+        )
+        assert len(rows) == 5
+        assert any("set_config('enable_bitmapscan', 'off', true)" in q for q in sqls)
+        cursor.execute("SHOW enable_bitmapscan")
+        assert cursor.fetchone()[0] == "on"
+        cursor.execute("SHOW statement_timeout")
+        assert cursor.fetchone()[0] == "7s"

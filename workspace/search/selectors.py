@@ -342,11 +342,21 @@ def _fetch_newest(
         return list(part)
     try:
         with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute("SET LOCAL enable_bitmapscan = off")
-            cursor.execute(f"SET LOCAL statement_timeout = {int(WALK_TIMEOUT_MS)}")
+            # One round trip each way: the current values are read, then replaced.
+            cursor.execute(
+                "SELECT current_setting('enable_bitmapscan'), "
+                "current_setting('statement_timeout'), "
+                "set_config('enable_bitmapscan', 'off', true), "
+                "set_config('statement_timeout', %s, true)",
+                [str(int(WALK_TIMEOUT_MS))],
+            )
+            bitmapscan, timeout = cursor.fetchone()[:2]
             rows = list(part)
-            cursor.execute("SET LOCAL enable_bitmapscan = DEFAULT")
-            cursor.execute("SET LOCAL statement_timeout = DEFAULT")
+            cursor.execute(
+                "SELECT set_config('enable_bitmapscan', %s, true), "
+                "set_config('statement_timeout', %s, true)",
+                [bitmapscan, timeout],
+            )
         return rows
     except OperationalError as error:  # the timeout; the savepoint undid both settings
         from psycopg.errors import QueryCanceled
