@@ -17,7 +17,8 @@ SVG = "{http://www.w3.org/2000/svg}"
 
 def _svgs(html: str) -> list[ET.Element]:
     # Our own server output, parsed strictly on purpose: a malformed chart fails here.
-    found = re.findall(r"<svg\b.*?</svg>", html, flags=re.S)
+    # The charts only: the header's icons are SVG too (aria-hidden, no role).
+    found = re.findall(r"<svg\b[^>]*role=\"img\".*?</svg>", html, flags=re.S)
     return [ET.fromstring(svg) for svg in found]  # noqa: S314
 
 
