@@ -117,7 +117,7 @@ def post_in_parts(
     elapsed = time.perf_counter() - start
     conn.close()
     parts_s = parts_done - start
-    print(f"      (parts {parts_s:.2f} s, verify+store {elapsed - parts_s:.2f} s)")
+    print(f"      (parts, each verified: {parts_s:.2f} s; finish: {elapsed - parts_s:.2f} s)")
     return response.status, elapsed
 
 

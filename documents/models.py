@@ -93,7 +93,14 @@ class DocumentVersion(models.Model):
 
 class UploadSession(models.Model):
     """An upload in parts: each part is a small request, so no daphne process ever holds a
-    whole large body in memory. Parts are ciphertext, staged through the storage API."""
+    whole large body in memory. Parts are ciphertext, staged through the storage API.
+
+    Each part is verified as it arrives; what the next request needs survives here, never
+    in a process: the header and payload nonce (`prefix`, public: the payload key is
+    derived again from them and the space key on every part), the count of STREAM chunks
+    authenticated as non-final, the ciphertext bytes of the chunk(s) not verified yet
+    (`carry`, at most one encrypted chunk), the plaintext SHA-256 state, the sniffed type.
+    """
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     space = models.ForeignKey(Space, on_delete=models.CASCADE, related_name="+")
@@ -107,9 +114,35 @@ class UploadSession(models.Model):
     parts_received = models.PositiveIntegerField(default=0)
     bytes_received = models.PositiveBigIntegerField(default=0)
     created_at = models.DateTimeField(default=timezone.now)
+    # Storage names of the stored parts, in order (unique per attempt, so two concurrent
+    # sends of one part never share an object).
+    parts = models.JSONField(default=list)
+    # False: the parts are only staged, and finishing verifies them in one pass (a header
+    # that does not fit in part 0, or no resumable SHA-256 on this host).
+    verify_parts = models.BooleanField(default=True)
+    space_key = models.ForeignKey(
+        SpaceKey, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    prefix = models.BinaryField(null=True, blank=True)  # age header + 16-byte payload nonce
+    header_length = models.PositiveIntegerField(null=True, blank=True)
+    chunks_verified = models.PositiveBigIntegerField(default=0)
+    carry = models.BinaryField(default=b"", blank=True)
+    sha256_state = models.BinaryField(null=True, blank=True)
+    content_type = models.CharField(max_length=100, blank=True)
+    finishing = models.BooleanField(default=False)
 
     def __str__(self) -> str:
         return f"upload {self.pk}"
 
-    def part_name(self, index: int) -> str:
-        return f"staging/{self.space_id}/{self.pk}/{index:06d}.part"
+    @property
+    def staging_dir(self) -> str:
+        return f"staging/{self.space_id}/{self.pk}"
+
+    def new_part_name(self, index: int) -> str:
+        return f"{self.staging_dir}/{index:06d}-{uuid.uuid4().hex[:12]}.part"
+
+    def part_names(self) -> list[str]:
+        if self.parts or not self.parts_received:
+            return list(self.parts)
+        # A session from before `parts` existed: its parts had fixed names.
+        return [f"{self.staging_dir}/{i:06d}.part" for i in range(self.parts_received)]

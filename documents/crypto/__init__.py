@@ -8,6 +8,7 @@ from .age import (
     decrypt_stream,
     encrypt,
     encrypt_stream,
+    open_payload,
     rewrap_file_header,
     rewrap_header,
 )
@@ -29,7 +30,7 @@ from .keys import (
     recipient_from_bytes,
     recipient_to_bytes,
 )
-from .stream import CHUNK_SIZE, ENCRYPTED_CHUNK_SIZE
+from .stream import CHUNK_SIZE, ENCRYPTED_CHUNK_SIZE, NONCE_SIZE, PayloadDecryptor
 
 __all__ = [
     "CHUNK_SIZE",
@@ -41,7 +42,9 @@ __all__ = [
     "Header",
     "HeaderError",
     "KeyFormatError",
+    "NONCE_SIZE",
     "NoMatchError",
+    "PayloadDecryptor",
     "PayloadError",
     "Stanza",
     "UnsupportedError",
@@ -54,6 +57,7 @@ __all__ = [
     "identity_from_bytes",
     "identity_to_bytes",
     "identity_to_recipient",
+    "open_payload",
     "parse_header",
     "recipient_from_bytes",
     "recipient_to_bytes",

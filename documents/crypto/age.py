@@ -254,6 +254,30 @@ class Decryptor:
             raise
 
 
+def open_payload(
+    prefix: BytesLike, identities: Sequence[str], *, counter: int = 0
+) -> tuple[Header, int, PayloadDecryptor] | None:
+    """Resume a payload verification: parse and authenticate the header at the start of
+    `prefix`, derive the payload key from it and the 16-byte nonce that follows.
+
+    Return (header, header length, a `PayloadDecryptor` whose next chunk is `counter`),
+    or None if `prefix` ends before the header and nonce do. Raises like
+    `Decryptor.feed()` for a bad header, an unknown key or a bad MAC.
+    """
+    parser = HeaderParser()
+    end = parser.feed(prefix)
+    if end is None:
+        return None
+    assert parser.header is not None
+    header, raw = parser.header, parser.raw
+    file_key, _, _ = _unwrap(header, _parse_identities(identities))
+    _verify_mac(header, mac_input_of(raw), file_key)
+    if len(prefix) < end + NONCE_SIZE:
+        return None
+    nonce = bytes(prefix[end : end + NONCE_SIZE])
+    return header, end, PayloadDecryptor(_payload_key(file_key, nonce), counter=counter)
+
+
 def encrypt(data: BytesLike, recipients: Sequence[str]) -> bytes:
     """Encrypt `data` to the `age1...` recipients; return the whole age file."""
     encryptor = Encryptor(recipients)

@@ -102,10 +102,14 @@ class PayloadDecryptor:
 
     __slots__ = ("_aead", "_buf", "_counter", "_last_seen", "_error", "_closed")
 
-    def __init__(self, payload_key: bytes) -> None:
+    def __init__(self, payload_key: bytes, *, counter: int = 0) -> None:
+        """`counter`: the index of the next chunk, to resume a verification whose earlier
+        chunks (all non-final) were authenticated elsewhere."""
+        if counter < 0:
+            raise ValueError("negative chunk counter")
         self._aead = ChaCha20Poly1305(payload_key)
         self._buf = bytearray()
-        self._counter = 0
+        self._counter = counter
         self._last_seen = False
         self._error: PayloadError | None = None
         self._closed = False
@@ -116,8 +120,14 @@ class PayloadDecryptor:
 
     @property
     def chunks(self) -> int:
-        """Number of chunks authenticated so far."""
+        """Index of the next chunk: the number of chunks authenticated so far (including
+        those skipped by a resumed `counter`)."""
         return self._counter
+
+    @property
+    def last_seen(self) -> bool:
+        """Whether the final chunk (last-chunk flag set) has been authenticated."""
+        return self._last_seen
 
     def _open_full(self, chunk: BytesLike) -> bytes:
         if self._last_seen:

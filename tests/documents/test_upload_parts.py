@@ -1,4 +1,4 @@
-"""Uploads in parts: no request body is large, and the whole is verified at the end."""
+"""Uploads in parts: no request body is large, and each part is verified as it arrives."""
 
 from __future__ import annotations
 
@@ -92,10 +92,12 @@ def test_parts_out_of_order_are_refused(client, world):
 
 def test_part_too_large_or_more_than_announced(client, world):
     client.force_login(world["users"]["member_secret"])
+    _plaintext, data = _ciphertext(world)
     session = _start(client, world, PART + 10).json()
-    assert _part(client, session, 0, b"x" * (PART + 1)).status_code == 413
-    assert _part(client, session, 0, b"x" * PART).status_code == 200
-    assert _part(client, session, 1, b"x" * 11).status_code == 413
+    assert _part(client, session, 0, data[: PART + 1]).status_code == 413
+    assert _part(client, session, 0, data[:PART]).status_code == 200
+    assert _part(client, session, 1, data[PART : PART + 11]).status_code == 413
+    assert UploadSession.objects.get().bytes_received == PART
 
 
 def test_declared_size_over_the_limit_is_refused(client, world, settings):
@@ -142,10 +144,13 @@ def test_tampered_parts_store_nothing(client, world):
     tampered = bytearray(data)
     tampered[PART + 100] ^= 1
     session = _start(client, world, len(data)).json()
-    _send_all(client, session, bytes(tampered))
-    response = client.post(session["finish_url"])
-    assert response.status_code == 400
+    assert _part(client, session, 0, bytes(tampered[:PART])).status_code == 200
+    # Verified as it arrives: the part holding the bad chunk is refused, the upload ends.
+    response = _part(client, session, 1, bytes(tampered[PART : 2 * PART]))
+    assert response.status_code == 400 and response.json()["error"] == "invalid_ciphertext"
+    assert client.post(session["finish_url"]).status_code == 403
     assert not _staged() and not DocumentVersion.objects.exists()
+    assert not UploadSession.objects.exists()
     stored = Path(default_storage.location) / "documents"
     assert not stored.exists() or not any(p.is_file() for p in stored.rglob("*"))
 
