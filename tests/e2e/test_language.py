@@ -72,8 +72,11 @@ def _data_strings() -> set[str]:
 
 def _untranslated(language: str, english: list[str], shown: list[str], data: set[str]) -> set[str]:
     catalog = trans_real.translation(language)._catalog
+    # Entries with a context ("in-app notifications\x04Notifications") count as translated
+    # when their msgid is shown: French keeps "Notifications" on purpose.
+    msgids = {key.split("\x04")[-1] for key in catalog.keys() if isinstance(key, str)}
     same = set(english) & set(shown)
-    return {text for text in same if text not in data and text not in catalog}
+    return {text for text in same if text not in data and text not in msgids}
 
 
 @pytest.fixture
