@@ -97,8 +97,28 @@ def test_the_topic_author_and_posters_follow_and_are_told_of_replies(room):
     assert TopicFollow.objects.filter(topic=room["topic"], user=u["open"], following=True).exists()
     post(room, "secret", "second")
     assert _kinds(u["open"]) == ["reply"]
-    assert _kinds(u["moderator"]) == ["reply", "reply"]
+    # One unread reply notification per followed topic: the moderator's first one is
+    # still unread, so the second message adds nothing...
+    assert _kinds(u["moderator"]) == ["reply"]
     assert _kinds(u["secret"]) == []  # not about their own message
+    # ...until they read the topic.
+    services.topic_read(topic=room["topic"], seq=10**6, acting_user=u["moderator"])
+    post(room, "open", "third")
+    assert _kinds(u["moderator"]) == ["reply", "reply"]
+
+
+def test_coalescing_keeps_one_reply_the_follower_can_see(room):
+    """The unread reply that stands for later ones must be one the follower can see
+    whenever they can see the new message: a TLP:RED reply, or one below an unread
+    reply's level, gets its own notification."""
+    u = room["users"]
+    post(room, "secret", "confidential first", level=2)
+    post(room, "secret", "open later", level=0)  # the level-2 one would not stand for it
+    post(room, "secret", "red", tlp="RED", recipients=(u["moderator"],))
+    post(room, "secret", "restricted", level=1)  # the open one stands for this
+    bodies = [n.message.body for n in Notification.objects.filter(
+        user=u["moderator"], kind="reply").order_by("pk")]
+    assert bodies == ["confidential first", "open later", "red"]
 
 
 def test_a_follower_is_told_only_of_replies_they_may_see(room):

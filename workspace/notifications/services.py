@@ -69,6 +69,9 @@ def _visible_to(
 ) -> list[int]:
     """Those of `user_ids` who may see the item (and `also` the item containing it): one
     query, the rule of networks.access."""
+    user_ids = list(user_ids)
+    if not user_ids:
+        return []
     memberships = delivery_memberships(space_id=labels.space_id, user_ids=user_ids)
     return sorted(
         uid
@@ -143,15 +146,20 @@ def message_posted(
     )
     if not edited:
         topic = message.topic
-        for user_id in {author_id, topic.created_by_id} - {None}:
-            TopicFollow.objects.get_or_create(user_id=user_id, topic_id=topic.pk)
+        TopicFollow.objects.bulk_create(  # one statement; an existing choice stays as it is
+            [
+                TopicFollow(user_id=user_id, topic_id=topic.pk)
+                for user_id in sorted({author_id, topic.created_by_id} - {None})
+            ],
+            ignore_conflicts=True,
+        )
         followers = (
             TopicFollow.objects.filter(topic_id=topic.pk, following=True)
             .exclude(user_id__in=[author_id, *mentioned])
             .values_list("user_id", flat=True)
         )
         created += _notify(
-            _visible_to(followers, labels, also=note),
+            _without_unread_reply(_visible_to(followers, labels, also=note), message, labels),
             kind=NotificationKind.REPLY,
             labels=labels,
             message=message,
@@ -159,6 +167,27 @@ def message_posted(
         )
     _email_mentions_on_commit([n.pk for n in created if n.kind == NotificationKind.MENTION])
     return created
+
+
+def _without_unread_reply(user_ids: list[int], message: Any, labels: ItemLabels) -> list[int]:
+    """One unread reply notification per follower and topic: a follower who still has an
+    unread one that they can see whenever they can see this message (not TLP:RED, level
+    at most this one's) is not notified again until they read the topic. A busy topic
+    would otherwise write a row, and ring every follower's sockets, for every message."""
+    if not user_ids or labels.tlp == TLP.RED:
+        return user_ids
+    waiting = set(
+        Notification.objects.filter(
+            user_id__in=user_ids,
+            kind=NotificationKind.REPLY,
+            topic_id=message.topic_id,
+            read_at__isnull=True,
+            level__lte=labels.level,
+        )
+        .exclude(tlp=TLP.RED)
+        .values_list("user_id", flat=True)
+    )
+    return [uid for uid in user_ids if uid not in waiting]
 
 
 def document_added(*, document: Any, labels: ItemLabels) -> list[Notification]:
