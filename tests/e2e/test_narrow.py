@@ -24,8 +24,18 @@ WIDTH, HEIGHT = 360, 740
 
 @pytest.fixture
 def content(world):  # type: ignore[no-untyped-def]
-    """A topic with a message, a document and a note; created before the browser starts."""
-    space, moderator = world["space"], world["users"]["moderator"]
+    """A topic with a message, a document and a note; created before the browser starts.
+
+    Every member gets a long name and address: the widest real data, so the check does
+    not depend on the names the factory happens to pick (a short run once hid a table's
+    visually-hidden labels escaping its scroll box)."""
+    from workspace.accounts.models import User
+
+    for user in User.objects.all():
+        user.display_name = "Bartholomew Featherstonehaugh-Montgomery"
+        user.email = f"a.very.long.mailbox.name.{user.pk}@directorate-general.example"
+        user.save(update_fields=["display_name", "email"])
+    space, moderator = world["space"], User.objects.get(pk=world["users"]["moderator"].pk)
     topic = services.topic_create(space=space, name="Port routes", acting_user=moderator)
     services.message_post(
         space=space,
