@@ -148,6 +148,18 @@ def _effective_clearance_subquery(user: Any, space_ref: str, now: datetime) -> S
     return Subquery(active.values("effective")[:1], output_field=IntegerField())
 
 
+def _clearances_in_effect(user: Any) -> list[tuple[int, int]]:
+    """(space id, clearance in effect) for each of the user's active memberships."""
+    now = timezone.now()
+    rows = Membership.objects.filter(
+        user_id=user.pk, status=MembershipStatus.ACTIVE
+    ).values_list("space_id", "clearance", "clearance_expires_at")
+    return [
+        (space_id, LOWEST_LEVEL if expires is not None and expires <= now else clearance)
+        for space_id, clearance, expires in rows
+    ]
+
+
 def filter_visible(
     queryset: QuerySet,
     user: Any,
@@ -161,10 +173,18 @@ def filter_visible(
     """The same rule as `can_see_item`, applied inside the SQL query."""
     if not user_has_completed_mfa(user):
         return queryset.none()
-    now = timezone.now()
-    qs = queryset.annotate(
-        _clearance=_effective_clearance_subquery(user, f"{space_field}_id", now)
-    ).filter(_clearance__isnull=False, **{f"{level_field}__lte": F("_clearance")})
+    # The clearance in effect per space, read once (a user has few memberships) and
+    # applied as plain conditions: rows of spaces where the user's clearance is c may be
+    # at level c or below. No per-row subquery, so the planner can use the indexes.
+    by_clearance: dict[int, list[int]] = {}
+    for space_id, clearance in _clearances_in_effect(user):
+        by_clearance.setdefault(clearance, []).append(space_id)
+    if not by_clearance:
+        return queryset.none()
+    allowed = Q()
+    for clearance, space_ids in sorted(by_clearance.items()):
+        allowed |= Q(**{f"{space_field}_id__in": space_ids, f"{level_field}__lte": clearance})
+    qs = queryset.filter(allowed)
     red_ok = Q(**{f"{author_field}_id": user.pk})
     if recipients_field:
         through = queryset.model._meta.get_field(recipients_field).remote_field.through
