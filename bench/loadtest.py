@@ -586,6 +586,8 @@ async def ramp(label: str, topology: Topology, users: list[SimUser], args: argpa
         print(f"       ramp to {target} in {time.monotonic() - ramp_start:.0f} s "
               f"({load.ready} ready, {sum(ramp.errors.values())} errors): {ramp_kinds}",
               flush=True)
+        if ramp.errors:
+            print(f"       ramp errors: {dict(ramp.errors)}", flush=True)
         app0, gen0 = cpu_ticks(topology.pids()), cpu_ticks([self_pid])
         all0, idle0 = machine_ticks()
         t0 = time.monotonic()
@@ -727,7 +729,10 @@ def main(argv: list[str] | None = None) -> int:
         if redis_process is not None:
             redis_process.kill()
             redis_process.wait()
-        shutil.rmtree(workdir, ignore_errors=True)
+        if os.environ.get("LOADTEST_KEEP_LOGS"):
+            print(f"logs kept in {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
 
     print("\n== summary ==")
     for key in ("baseline", "workspace"):

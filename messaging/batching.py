@@ -14,8 +14,6 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
-from django.db import close_old_connections
-
 from messaging.dbthreads import in_db_thread
 
 WINDOW_SECONDS = 0.002
@@ -32,28 +30,27 @@ class Grouped:
 
 
 def _run_all(calls: list[tuple[Callable[..., Any], tuple[Any, ...]]]) -> list[tuple[bool, Any]]:
+    """Every call of the batch on this thread's connection (managed by the caller's
+    wrapper, messaging/dbthreads.py); one failure is handed back to its caller only."""
     results: list[tuple[bool, Any] | None] = [None] * len(calls)
     groups: dict[tuple[Any, Any], list[int]] = {}
-    try:
-        for i, (fn, args) in enumerate(calls):
-            if args and isinstance(args[0], Grouped):
-                groups.setdefault((fn, args[0].key), []).append(i)
-                continue
-            try:
-                results[i] = (True, fn(*args))
-            except Exception as exc:  # noqa: BLE001 - handed back to that caller only
+    for i, (fn, args) in enumerate(calls):
+        if args and isinstance(args[0], Grouped):
+            groups.setdefault((fn, args[0].key), []).append(i)
+            continue
+        try:
+            results[i] = (True, fn(*args))
+        except Exception as exc:  # noqa: BLE001 - handed back to that caller only
+            results[i] = (False, exc)
+    for (fn, key), indexes in groups.items():
+        items = [calls[i][1][0].item for i in indexes]
+        try:
+            values = fn(key, items)
+            for i, value in zip(indexes, values, strict=True):
+                results[i] = (True, value)
+        except Exception as exc:  # noqa: BLE001 - handed back to that group only
+            for i in indexes:
                 results[i] = (False, exc)
-        for (fn, key), indexes in groups.items():
-            items = [calls[i][1][0].item for i in indexes]
-            try:
-                values = fn(key, items)
-                for i, value in zip(indexes, values, strict=True):
-                    results[i] = (True, value)
-            except Exception as exc:  # noqa: BLE001 - handed back to that group only
-                for i in indexes:
-                    results[i] = (False, exc)
-    finally:
-        close_old_connections()  # in this context, where the connection was opened
     return [r if r is not None else (False, RuntimeError("not run")) for r in results]
 
 

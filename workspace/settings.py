@@ -119,15 +119,15 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["OPTIONS"].update(
         {"transaction_mode": "IMMEDIATE", "timeout": 20, "init_command": "PRAGMA journal_mode=WAL;"}
     )
-# Persistent connections: long-lived socket consumers would otherwise reconnect on every
-# database call (bench/bench_fanout.py: about half the fan-out latency). Health checks
-# replace a connection that died (a PostgreSQL restart) before it is used.
-DATABASES["default"].setdefault(
-    "CONN_MAX_AGE", env.int("WORKSPACE_DB_CONN_MAX_AGE", default=60)
-)  # a ?conn_max_age= in DATABASE_URL wins
+# No persistent connections for requests: under ASGI each request runs on a thread of its
+# own, and a connection kept for reuse (CONN_MAX_AGE) stays behind with that thread. The
+# load test ran PostgreSQL out of connections that way ("too many clients") within 100
+# users; Django's documentation says to disable them under ASGI. The WebSocket consumers'
+# database threads (messaging/dbthreads.py) are long-lived and few, and keep theirs.
+DATABASES["default"].setdefault("CONN_MAX_AGE", 0)  # a ?conn_max_age= in the URL wins
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 # Threads for the WebSocket consumers' database work (messaging/dbthreads.py); 0 (the
-# default): 4 on PostgreSQL, 1 on SQLite. Each is one more database connection per process.
+# default): 4 on PostgreSQL, 1 on SQLite. Each keeps one database connection open.
 MESSAGING_DB_THREADS = env.int("WORKSPACE_SOCKET_DB_THREADS", default=0)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

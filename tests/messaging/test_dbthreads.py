@@ -26,13 +26,10 @@ def test_automatic_size_follows_the_database_unless_told(settings):
     assert dbthreads.db_threads() == 3
 
 
-def test_the_pool_runs_calls_concurrently_on_its_own_threads(settings, world, monkeypatch):
+def test_the_pool_runs_calls_concurrently_on_its_own_threads(settings, world):
     from django.db import connections
 
     settings.MESSAGING_DB_THREADS = 2
-    # The pool's threads close their connections after each call here, so none is left
-    # open on the test database when it is dropped.
-    monkeypatch.setitem(connections.settings["default"], "CONN_MAX_AGE", 0)
     barrier = threading.Barrier(2, timeout=5)
 
     def meet() -> str:
@@ -45,6 +42,15 @@ def test_the_pool_runs_calls_concurrently_on_its_own_threads(settings, world, mo
             dbthreads.in_db_thread(_where)(),
         )
 
+    def close_mine() -> None:  # so no connection is left on the test database
+        barrier.wait()
+        connections.close_all()
+
+    async def close() -> None:
+        await asyncio.gather(dbthreads.in_db_thread(close_mine)(),
+                             dbthreads.in_db_thread(close_mine)())
+
     first, second, (name, users) = asyncio.run(run())
+    asyncio.run(close())
     assert first.startswith("ws-db") and second.startswith("ws-db") and first != second
     assert name.startswith("ws-db") and users == User.objects.count() > 0
