@@ -220,7 +220,7 @@ def main() -> int:
     from django.db import connection
 
     from messaging.models import Message
-    from networks.access import filter_visible
+    from networks.access import REQUEST_CACHE_ATTR, filter_visible
     from workspace.accounts.adapter import MFA_CHECKED_ATTR, user_has_mfa
     from workspace.accounts.models import User
     from workspace.search.selectors import page_items, parse_query, search
@@ -237,6 +237,7 @@ def main() -> int:
         # that request's user object, which the access checks then reuse.
         searcher.__dict__.pop(MFA_CHECKED_ATTR, None)
         setattr(searcher, MFA_CHECKED_ATTR, user_has_mfa(searcher))
+        setattr(searcher, REQUEST_CACHE_ATTR, {})  # and networks.access's per-request cache
         query = parse_query(q)
         result = search(user=searcher, query=query)
         page_items(user=searcher, query=query, hits=result.hits[:20], visible=result.visible)

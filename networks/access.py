@@ -148,16 +148,30 @@ def _effective_clearance_subquery(user: Any, space_ref: str, now: datetime) -> S
     return Subquery(active.values("effective")[:1], output_field=IntegerField())
 
 
+REQUEST_CACHE_ATTR = "_workspace_request_cache"
+
+
 def _clearances_in_effect(user: Any) -> list[tuple[int, int]]:
-    """(space id, clearance in effect) for each of the user's active memberships."""
+    """(space id, clearance in effect) for each of the user's active memberships.
+
+    Read once per request: RequireMFAMiddleware gives the request's own user object (a
+    fresh one per request) a cache for it. Any other user object (a socket's, refreshed
+    at every frame and access change, or one in a service) reads the database each time.
+    """
+    cache = getattr(user, REQUEST_CACHE_ATTR, None)
+    if isinstance(cache, dict) and "clearances" in cache:
+        return cache["clearances"]
     now = timezone.now()
     rows = Membership.objects.filter(
         user_id=user.pk, status=MembershipStatus.ACTIVE
     ).values_list("space_id", "clearance", "clearance_expires_at")
-    return [
+    found = [
         (space_id, LOWEST_LEVEL if expires is not None and expires <= now else clearance)
         for space_id, clearance, expires in rows
     ]
+    if isinstance(cache, dict):
+        cache["clearances"] = found
+    return found
 
 
 def filter_visible(

@@ -113,6 +113,7 @@ class RequireMFAMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if request.user.is_authenticated and not request.path.startswith(settings.STATIC_URL):
+            from networks.access import REQUEST_CACHE_ATTR
             from workspace.accounts.adapter import MFA_CHECKED_ATTR, user_has_mfa
 
             if request.path_info not in self.exempt_paths():
@@ -123,4 +124,6 @@ class RequireMFAMiddleware:
                         return HttpResponse(status=403)
                     return redirect(reverse("mfa_activate_totp"))
                 setattr(request.user, MFA_CHECKED_ATTR, True)
+                # networks.access reads the user's memberships once for this request.
+                setattr(request.user, REQUEST_CACHE_ATTR, {})
         return self.get_response(request)
