@@ -171,14 +171,7 @@ def visible_events_after_many(
             )
             for u in users
         ]
-    red = [e.pk for e in events if e.tlp == TLP.RED]
-    recipients: dict[int, set[int]] = {}
-    if red:
-        through = Event.recipients.through
-        for event_id, user_id in through.objects.filter(event_id__in=red).values_list(
-            "event_id", "user_id"
-        ):
-            recipients.setdefault(event_id, set()).add(user_id)
+    recipients = _red_recipients(Event, [e.pk for e in events if e.tlp == TLP.RED])
     labels = [
         ItemLabels(
             space_id=space_id,
@@ -211,6 +204,19 @@ def visible_events_after_many(
     return batches
 
 
+def _red_recipients(model: Any, ids: list[int]) -> dict[int, set[int]]:
+    """{item id: its named recipients} for TLP:RED items of `model`, in one query."""
+    recipients: dict[int, set[int]] = {}
+    if ids:
+        through = model.recipients.through
+        owner = f"{model._meta.model_name}_id"
+        for item_id, user_id in through.objects.filter(**{f"{owner}__in": ids}).values_list(
+            owner, "user_id"
+        ):
+            recipients.setdefault(item_id, set()).add(user_id)
+    return recipients
+
+
 def _note_labels_by_topic(topic_ids: set[int]) -> dict[int, ItemLabels]:
     """Labels of the notes whose discussion topics are among `topic_ids` (two queries)."""
     from messaging.models import Note
@@ -222,14 +228,7 @@ def _note_labels_by_topic(topic_ids: set[int]) -> dict[int, ItemLabels]:
             "pk", "topic_id", "space_id", "level", "tlp", "author_id"
         )
     )
-    red = [pk for pk, _t, _s, _l, tlp, _a in notes if tlp == TLP.RED]
-    recipients: dict[int, set[int]] = {}
-    if red:
-        through = Note.recipients.through
-        for note_id, user_id in through.objects.filter(note_id__in=red).values_list(
-            "note_id", "user_id"
-        ):
-            recipients.setdefault(note_id, set()).add(user_id)
+    recipients = _red_recipients(Note, [pk for pk, _t, _s, _l, tlp, _a in notes if tlp == TLP.RED])
     return {
         topic_id: ItemLabels(
             space_id=space_id,
