@@ -92,18 +92,19 @@ def directory(*, user: Any, network: Any) -> list[dict[str, Any]]:
 
 
 def spaces_for_user(*, user: Any, action: str = "view_space") -> Any:
-    """Spaces on which the user holds the guardian grant `action` (one indexed semi-join)."""
-    from django.contrib.auth.models import Permission
-    from django.db.models import Subquery
+    """Spaces on which the user holds the guardian grant `action`, in pk order.
 
+    One semi-join on a plain permission pk: PostgreSQL reads the grants' ids from the
+    (user, permission, object) unique index alone, already in object order, and merges
+    them with the spaces' primary key (bench/bench_permissions.py).
+    """
     from networks.models import Space, SpaceUserObjectPermission
+    from networks.permissions import permission_id
 
-    # A scalar subquery: PostgreSQL evaluates it once (InitPlan), then scans the
-    # (user, permission, object) unique index alone.
-    permission = Permission.objects.filter(
-        content_type__app_label="networks", codename=action
-    ).values("pk")[:1]
+    permission = permission_id(action)
+    if permission is None:
+        return Space.objects.none()
     grants = SpaceUserObjectPermission.objects.filter(
-        user_id=user.pk, permission_id=Subquery(permission)
+        user_id=user.pk, permission_id=permission
     ).values("content_object_id")
-    return Space.objects.filter(pk__in=grants)
+    return Space.objects.filter(pk__in=grants).order_by("pk")

@@ -77,6 +77,12 @@ def mfa_client(client, mfa_user):  # type: ignore[no-untyped-def]
 
 @pytest.fixture
 def world(db):  # type: ignore[no-untyped-def]
+    return build_world()
+
+
+def build_world() -> dict:  # type: ignore[type-arg]
+    """The `world` fixture's data, for a caller that needs it once for many tests
+    (tests/networks/test_authorization_matrix.py)."""
     from datetime import timedelta
 
     from django.utils import timezone

@@ -125,6 +125,13 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 # users; Django's documentation says to disable them under ASGI. The WebSocket consumers'
 # database threads (messaging/dbthreads.py) are long-lived and few, and keep theirs.
 DATABASES["default"].setdefault("CONN_MAX_AGE", 0)  # a ?conn_max_age= in the URL wins
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # No JIT. The access rule's conditions give ordinary list and search plans an
+    # estimated cost above jit_above_cost, and compiling took 1.9 s of a 2.4 s search
+    # (bench/bench_search.py); queries here run in milliseconds and never gain from it.
+    # Set per connection at startup, so no query pays a SET round trip for it.
+    _options = DATABASES["default"].setdefault("OPTIONS", {})
+    _options["options"] = f"{_options.get('options', '')} -c jit=off".strip()
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 # Threads for the WebSocket consumers' database work (messaging/dbthreads.py); 0 (the
 # default): 4 on PostgreSQL, 1 on SQLite. Each keeps one database connection open.

@@ -140,7 +140,42 @@ def test_every_route_is_in_the_matrix():
     assert not missing, f"routes missing from the authorization matrix: {missing}"
 
 
-def _url(name: str, world) -> str:
+@pytest.fixture(scope="module")
+def matrix_media(tmp_path_factory) -> str:  # type: ignore[no-untyped-def]
+    return str(tmp_path_factory.mktemp("matrix") / "media")
+
+
+@pytest.fixture(autouse=True)
+def _media_root(settings, matrix_media) -> None:  # type: ignore[no-untyped-def]
+    # Replaces the suite's per-test storage: the matrix document's blob is stored once.
+    settings.MEDIA_ROOT = matrix_media
+
+
+@pytest.fixture(scope="module")
+def matrix(django_db_setup, django_db_blocker, matrix_media):  # type: ignore[no-untyped-def]
+    """The world and one object of each kind, built once for every cell of the matrix.
+
+    Everything is made inside a transaction held open for the module and rolled back at
+    its end; each cell runs in a savepoint within it (pytest-django's `db`), so what a
+    cell changes (a suspension, a delete, a post) is undone before the next cell.
+    """
+    from django.db import transaction
+    from django.test import override_settings
+
+    from tests.conftest import build_world
+
+    with django_db_blocker.unblock(), override_settings(MEDIA_ROOT=matrix_media):
+        atomic = transaction.atomic()
+        atomic.__enter__()
+        try:
+            world = build_world()
+            yield world, _urls(world)
+        finally:
+            transaction.set_rollback(True)
+            atomic.__exit__(None, None, None)
+
+
+def _urls(world) -> dict[str, str]:
     from django.urls import reverse
 
     from networks.invitations import invitation_token
@@ -157,7 +192,7 @@ def _url(name: str, world) -> str:
     session = UploadSession.objects.create(
         space=space, user=world["users"]["member_secret"], filename="x.txt", declared_size=10
     )
-    kwargs = {
+    kwargs: dict[str, dict] = {
         "home": {},
         "profile_edit": {},
         "network_directory": {"slug": space.network.slug},
@@ -208,8 +243,8 @@ def _url(name: str, world) -> str:
         "notification_read_all": {},
         "notification_settings": {},
         "topic_follow": {"space_id": space.pk, "topic_id": message.topic_id},
-    }[name]
-    return reverse(name, kwargs=kwargs)
+    }
+    return {name: reverse(name, kwargs=kwargs[name]) for name in ROUTES}
 
 
 def _matrix_notification(world, document):
@@ -283,12 +318,13 @@ POST_DATA = {
 
 @pytest.mark.parametrize("user_key", USERS)
 @pytest.mark.parametrize("route", sorted(ROUTES))
-def test_matrix_cell(client, world, route, user_key):
+def test_matrix_cell(client, matrix, db, route, user_key):
+    world, urls = matrix
     method, allowed = ROUTES[route]
     user = world["users"][user_key]
     if user is not None:
         client.force_login(user)
-    url = _url(route, world)
+    url = urls[route]
     if method == "GET":
         response = client.get(url)
     else:

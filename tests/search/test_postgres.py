@@ -57,14 +57,19 @@ def test_the_search_uses_the_gin_index(world):
     assert [r["r_kind"] for r in qs] == ["message"]
 
 
-def test_search_queries_run_without_jit(world):
+def test_connections_run_without_jit(world):
+    """JIT is off for every connection from its startup options: no search plan pays 1-2 s
+    of compilation, and no query pays a SET round trip for it."""
     from django.test.utils import CaptureQueriesContext
 
     from workspace.search.selectors import parse_query, search
 
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW jit")
+        assert cursor.fetchone()[0] == "off"
     with CaptureQueriesContext(connection) as context:
         search(user=world["users"]["member_secret"], query=parse_query("cocaina"))
-    assert any("SET LOCAL jit = off" in q["sql"] for q in context.captured_queries)
+    assert not any("jit" in q["sql"] for q in context.captured_queries)
 
 
 @pytest.fixture
@@ -108,6 +113,26 @@ def test_a_common_word_walks_the_time_index_with_the_same_results(common_words, 
     assert any("set_config('enable_bitmapscan', 'off', true)" in q for q in sqls)
     assert [h.item_id for h in walked.hits] == [h.item_id for h in plain.hits]
     assert len(plain.hits) == 30  # member_secret sees every level
+
+
+def test_the_planner_estimate_is_reused_when_the_search_repeats(common_words, monkeypatch):
+    """Paging repeats the search: the estimate (from statistics that change only at
+    ANALYZE) is asked once per minute per query, and the results stay the same."""
+    from workspace.search import selectors
+    from workspace.search.selectors import parse_query, search
+
+    selectors._ESTIMATES.clear()
+    query = parse_query("cocaina")
+    first, sqls = _queries(lambda: search(user=common_words, query=query))
+    assert sum(q.startswith("EXPLAIN") for q in sqls) == 1
+    again, sqls = _queries(lambda: search(user=common_words, query=query))
+    assert not any(q.startswith("EXPLAIN") for q in sqls)
+    assert [h.item_id for h in again.hits] == [h.item_id for h in first.hits]
+    other, sqls = _queries(lambda: search(user=common_words, query=parse_query("lote")))
+    assert sum(q.startswith("EXPLAIN") for q in sqls) == 1  # another query is asked anew
+    monkeypatch.setattr(selectors, "monotonic", lambda: 1e12)  # a minute (and more) later
+    _, sqls = _queries(lambda: search(user=common_words, query=query))
+    assert sum(q.startswith("EXPLAIN") for q in sqls) == 1
 
 
 def test_a_walk_that_runs_out_of_time_falls_back_to_the_default_plan(common_words, monkeypatch):

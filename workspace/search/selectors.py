@@ -22,12 +22,11 @@ from __future__ import annotations
 
 import json
 import unicodedata
-from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from enum import StrEnum
+from time import monotonic
 from typing import Any
 
 from django.db import OperationalError, connection, transaction
@@ -244,19 +243,24 @@ def _day_start(day: date) -> datetime:
 def _candidates(
     source: _Source, visible: _Visible, query: ParsedQuery, filters: SearchFilters
 ) -> QuerySet:
-    qs = visible(source.kind).filter(_match(source, query))
+    conditions: list[Any] = [_match(source, query)]
+    nothing = False  # a level filter above 0 on a kind with no level (topic names)
     if filters.space_id is not None:
-        qs = qs.filter(space_id=filters.space_id)
+        conditions.append(Q(space_id=filters.space_id))
     if filters.level is not None:
-        qs = (
-            qs.filter(**{source.level_field: filters.level})
-            if source.level_field
-            else (qs if filters.level == 0 else qs.none())
-        )
+        if source.level_field:
+            conditions.append(Q(**{source.level_field: filters.level}))
+        else:
+            nothing = filters.level != 0
     if filters.date_from is not None:
-        qs = qs.filter(**{f"{source.ts_field}__gte": _day_start(filters.date_from)})
+        conditions.append(Q(**{f"{source.ts_field}__gte": _day_start(filters.date_from)}))
     if filters.date_to is not None:
-        qs = qs.filter(**{f"{source.ts_field}__lt": _day_start(filters.date_to + timedelta(1))})
+        conditions.append(
+            Q(**{f"{source.ts_field}__lt": _day_start(filters.date_to + timedelta(1))})
+        )
+    qs = visible(source.kind).filter(*conditions)  # one clone of the visible query
+    if nothing:
+        qs = qs.none()
     return qs.values(
         r_kind=Value(str(source.kind), output_field=CharField()),
         r_id=F("pk"),
@@ -288,23 +292,22 @@ class SearchResult:
     spaces: dict[int, Space] = field(default_factory=dict)
 
 
-@contextmanager
-def _planner_settings() -> Iterator[None]:
-    """PostgreSQL: no JIT for search queries. The access rule's correlated subqueries give
-    these plans a high estimated cost, which triggers JIT compilation that takes 1-2 s
-    for a query that runs in milliseconds (measured in bench/bench_search.py)."""
-    if connection.vendor != "postgresql":
-        yield
-        return
-    with transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute("SET LOCAL jit = off")
-        yield
+# {(database, table, tsquery): (monotonic expiry, share)}. The estimate comes from the
+# table's statistics, which change only when (auto)ANALYZE runs; paging through results
+# repeats the same search, so the estimate is reused for a minute.
+_ESTIMATES: OrderedDict[tuple[str, str, str], tuple[float, float]] = OrderedDict()
+ESTIMATE_TTL_S = 60.0
+ESTIMATES_KEPT = 512
 
 
 def _share_matching(source: _Source, query: ParsedQuery) -> float:
     """PostgreSQL's own estimate (from the GIN statistics) of the share of rows that
-    contain the words: two catalogue-speed queries, no table access."""
+    contain the words: one EXPLAIN, no table access; kept for ESTIMATE_TTL_S."""
+    key = (str(connection.settings_dict["NAME"]), source.table, query.tsquery)
+    now = monotonic()
+    cached = _ESTIMATES.get(key)
+    if cached is not None and cached[0] > now:
+        return cached[1]
     with connection.cursor() as cursor:
         cursor.execute(
             f"EXPLAIN (FORMAT JSON) SELECT 1 FROM {source.table} "  # noqa: S608
@@ -315,7 +318,12 @@ def _share_matching(source: _Source, query: ParsedQuery) -> float:
         matching = (json.loads(plan) if isinstance(plan, str) else plan)[0]["Plan"]["Plan Rows"]
         cursor.execute("SELECT reltuples FROM pg_class WHERE oid = %s::regclass", [source.table])
         total = cursor.fetchone()[0]
-    return float(matching) / total if total and total > 0 else 0.0
+    share = float(matching) / total if total and total > 0 else 0.0
+    _ESTIMATES[key] = (now + ESTIMATE_TTL_S, share)
+    _ESTIMATES.move_to_end(key)
+    while len(_ESTIMATES) > ESTIMATES_KEPT:
+        _ESTIMATES.popitem(last=False)
+    return share
 
 
 def _fetch_newest(
@@ -386,12 +394,22 @@ def search(
     sources = [s for kind, s in _sources().items() if not filters.kinds or kind in filters.kinds]
     visible = _Visible(user)
     rows: list[dict[str, Any]] = []
-    with _planner_settings():
-        for source in sources:
-            part = _candidates(source, visible, query, filters)
-            rows += _fetch_newest(
-                source, part.order_by("-r_ts", "-r_id")[: RESULT_CAP + 1], query, filters
-            )
+    parts = {
+        source.kind: _candidates(source, visible, query, filters).order_by("-r_ts", "-r_id")[
+            : RESULT_CAP + 1
+        ]
+        for source in sources
+    }
+    if Kind.MESSAGE in parts:
+        rows += _fetch_newest(_sources()[Kind.MESSAGE], parts.pop(Kind.MESSAGE), query, filters)
+    small = list(parts.values())  # notes, documents, topics: far fewer rows, quick plans
+    if len(small) > 1 and connection.features.supports_slicing_ordering_in_compound:
+        # PostgreSQL: one round trip. Each part keeps its own ORDER BY and LIMIT inside
+        # the UNION ALL, so each is still planned on its own.
+        rows += list(small[0].union(*small[1:], all=True))
+    else:
+        for part in small:
+            rows += list(part)
     rows.sort(key=lambda r: (r["r_ts"], r["r_id"]), reverse=True)
     hits = [
         Hit(
@@ -524,27 +542,26 @@ def page_items(
     sources = _sources()
     visible = visible if visible is not None and visible.user is user else _Visible(user)
     found: dict[tuple[Kind, int], SearchItem] = {}
-    with _planner_settings():
-        for kind in Kind:
-            ids = [h.item_id for h in hits if h.kind == kind]
-            if not ids:
-                continue
-            related = ["space", "topic"] if kind == Kind.MESSAGE else ["space"]
-            rows = visible(kind).filter(pk__in=ids).select_related(*related)
-            objects = {obj.pk: obj for obj in rows}
-            marked = _headlines(sources[kind], list(objects), query, marks)
-            for pk, obj in objects.items():
-                title, url, when, level, tlp = _item_fields(kind, obj)
-                title_marked, text_marked = marked.get(pk, ("", ""))
-                found[(kind, pk)] = SearchItem(
-                    kind=kind,
-                    item_id=pk,
-                    space=obj.space,
-                    title=marks.render(title_marked or title),
-                    snippet=marks.render(text_marked),
-                    url=url,
-                    when=when,
-                    level=level,
-                    tlp=tlp,
-                )
+    for kind in Kind:
+        ids = [h.item_id for h in hits if h.kind == kind]
+        if not ids:
+            continue
+        related = ["space", "topic"] if kind == Kind.MESSAGE else ["space"]
+        rows = visible(kind).filter(pk__in=ids).select_related(*related)
+        objects = {obj.pk: obj for obj in rows}
+        marked = _headlines(sources[kind], list(objects), query, marks)
+        for pk, obj in objects.items():
+            title, url, when, level, tlp = _item_fields(kind, obj)
+            title_marked, text_marked = marked.get(pk, ("", ""))
+            found[(kind, pk)] = SearchItem(
+                kind=kind,
+                item_id=pk,
+                space=obj.space,
+                title=marks.render(title_marked or title),
+                snippet=marks.render(text_marked),
+                url=url,
+                when=when,
+                level=level,
+                tlp=tlp,
+            )
     return [found[(h.kind, h.item_id)] for h in hits if (h.kind, h.item_id) in found]
