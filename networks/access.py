@@ -23,17 +23,12 @@ from typing import Any
 from django.core.exceptions import PermissionDenied
 from django.db import connections
 from django.db.models import (
-    Case,
     Exists,
     F,
-    IntegerField,
     Lookup,
     OuterRef,
     Q,
     QuerySet,
-    Subquery,
-    Value,
-    When,
 )
 from django.utils import timezone
 
@@ -138,19 +133,6 @@ def access_item(user: Any, item: ItemLabels, *, action: Action = Action.VIEW) ->
     return membership
 
 
-def _effective_clearance_subquery(user: Any, space_ref: str, now: datetime) -> Subquery:
-    active = Membership.objects.filter(
-        user_id=user.pk, space_id=OuterRef(space_ref), status=MembershipStatus.ACTIVE
-    ).annotate(
-        effective=Case(
-            When(clearance_expires_at__lte=now, then=Value(LOWEST_LEVEL)),
-            default=F("clearance"),
-            output_field=IntegerField(),
-        )
-    )
-    return Subquery(active.values("effective")[:1], output_field=IntegerField())
-
-
 REQUEST_CACHE_ATTR = "_workspace_request_cache"
 
 
@@ -196,6 +178,12 @@ class _AnyOf(Lookup):
         return f"{lhs} = ANY({rhs}::bigint[])", [*lhs_params, *rhs_params]
 
 
+def _in_spaces(queryset: QuerySet, field: str, space_ids: list[int]) -> Q:
+    if connections[queryset.db].vendor == "postgresql":
+        return Q(_AnyOf(F(field), space_ids))
+    return Q(**{f"{field}__in": space_ids})
+
+
 def filter_visible(
     queryset: QuerySet,
     user: Any,
@@ -217,15 +205,11 @@ def filter_visible(
         by_clearance.setdefault(clearance, []).append(space_id)
     if not by_clearance:
         return queryset.none()
-    postgres = connections[queryset.db].vendor == "postgresql"
     allowed = Q()
     for clearance, space_ids in sorted(by_clearance.items()):
-        in_spaces = (
-            Q(_AnyOf(F(f"{space_field}_id"), space_ids))
-            if postgres
-            else Q(**{f"{space_field}_id__in": space_ids})
+        allowed |= _in_spaces(queryset, f"{space_field}_id", space_ids) & Q(
+            **{f"{level_field}__lte": clearance}
         )
-        allowed |= in_spaces & Q(**{f"{level_field}__lte": clearance})
     red_ok = Q(**{f"{author_field}_id": user.pk})
     if recipients_field:
         through = queryset.model._meta.get_field(recipients_field).remote_field.through
@@ -249,13 +233,15 @@ def filter_member_spaces(queryset: QuerySet, user: Any, *, space_ref: str = "spa
 
     For space-wide rows that carry no level or TLP label of their own, such as topic
     names, and for listing the spaces a search may cover. The same membership part of the
-    rule as `filter_visible` (the same subquery), without the item labels.
+    rule as `filter_visible` (the same memberships, read once per request), without the
+    item labels.
     """
     if not user_has_completed_mfa(user):
         return queryset.none()
-    return queryset.annotate(
-        _clearance=_effective_clearance_subquery(user, space_ref, timezone.now())
-    ).filter(_clearance__isnull=False)
+    space_ids = [space_id for space_id, _clearance in _clearances_in_effect(user)]
+    if not space_ids:
+        return queryset.none()
+    return queryset.filter(_in_spaces(queryset, space_ref, space_ids))
 
 
 def spaces_visible_in_directory(user: Any, network: Network) -> QuerySet[Space]:
