@@ -240,7 +240,13 @@ def main() -> int:
         setattr(searcher, REQUEST_CACHE_ATTR, {})  # and networks.access's per-request cache
         query = parse_query(q)
         result = search(user=searcher, query=query)
-        page_items(user=searcher, query=query, hits=result.hits[:20], visible=result.visible)
+        page_items(
+            user=searcher,
+            query=query,
+            hits=result.hits[:20],
+            visible=result.visible,
+            spaces=result.spaces,
+        )
         return len(result.hits)
 
     with connection.cursor() as cursor:

@@ -295,3 +295,24 @@ def test_the_page_query_count_does_not_grow_with_results(client, world, author, 
     for i in range(30):
         post(f"cargamento {i}")
     assert queries() == few <= 40
+
+
+def test_the_page_reuses_the_searchs_spaces(world, author, post):
+    """The result page names each hit's space from the spaces the search already read;
+    the items are the same as when the page reads them itself."""
+    post("incautación en el puerto")
+    query = parse_query("incautacion")
+    result = search(user=author, query=query)
+    mine = page_items(user=author, query=query, hits=result.hits)
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as context:
+        reused = page_items(
+            user=author, query=query, hits=result.hits, visible=result.visible,
+            spaces=result.spaces,
+        )
+    assert [(i.item_id, i.space.pk, i.space.name, i.snippet) for i in reused] == [
+        (i.item_id, i.space.pk, i.space.name, i.snippet) for i in mine
+    ]
+    assert reused and not any("networks_space" in q["sql"] for q in context.captured_queries)

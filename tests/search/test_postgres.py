@@ -135,6 +135,29 @@ def test_the_planner_estimate_is_reused_when_the_search_repeats(common_words, mo
     assert sum(q.startswith("EXPLAIN") for q in sqls) == 1
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_walk_in_autocommit_leaves_the_connection_as_it_found_it(monkeypatch):
+    """As in a request: the walk's transaction is the whole transaction, and its end
+    ends the walk's settings (no round trip to put them back)."""
+    from tests.conftest import build_world
+    from workspace.search import selectors
+    from workspace.search.selectors import Kind, SearchFilters, parse_query
+
+    world = build_world()
+    monkeypatch.setattr(selectors, "WALK_MIN_SHARE", 0.0)
+    source, query = selectors._sources()[Kind.MESSAGE], parse_query("cocaina")
+    part = selectors._candidates(
+        source, selectors._Visible(world["users"]["member_secret"]), query, SearchFilters()
+    )
+    assert not connection.in_atomic_block
+    _rows, sqls = _queries(
+        lambda: selectors._fetch_newest(source, part[:5], query, SearchFilters())
+    )
+    assert sum("set_config" in q for q in sqls) == 1
+    assert _one("SHOW enable_bitmapscan") == ("on",)
+    assert _one("SHOW statement_timeout") == ("0",)
+
+
 def test_a_walk_that_runs_out_of_time_falls_back_to_the_default_plan(common_words, monkeypatch):
     from django.db.models import BooleanField
     from django.db.models.expressions import RawSQL

@@ -348,9 +348,13 @@ def _fetch_newest(
         or _share_matching(source, query) < WALK_MIN_SHARE
     ):
         return list(part)
+    # In autocommit (a request) this atomic block is the whole transaction, and its end
+    # ends the local settings. Inside a caller's transaction it is a savepoint, and the
+    # settings would outlive it: they are put back by hand.
+    outermost = not connection.in_atomic_block
     try:
         with transaction.atomic(), connection.cursor() as cursor:
-            # One round trip each way: the current values are read, then replaced.
+            # One round trip: the current values are read, then replaced.
             cursor.execute(
                 "SELECT current_setting('enable_bitmapscan'), "
                 "current_setting('statement_timeout'), "
@@ -360,11 +364,12 @@ def _fetch_newest(
             )
             bitmapscan, timeout = cursor.fetchone()[:2]
             rows = list(part)
-            cursor.execute(
-                "SELECT set_config('enable_bitmapscan', %s, true), "
-                "set_config('statement_timeout', %s, true)",
-                [bitmapscan, timeout],
-            )
+            if not outermost:
+                cursor.execute(
+                    "SELECT set_config('enable_bitmapscan', %s, true), "
+                    "set_config('statement_timeout', %s, true)",
+                    [bitmapscan, timeout],
+                )
         return rows
     except OperationalError as error:  # the timeout; the savepoint undid both settings
         from psycopg.errors import QueryCanceled
@@ -530,12 +535,17 @@ def _item_fields(kind: Kind, obj: Any) -> tuple[str, str, datetime, int, str]:
 
 
 def page_items(
-    *, user: Any, query: ParsedQuery, hits: list[Hit], visible: _Visible | None = None
+    *,
+    user: Any,
+    query: ParsedQuery,
+    hits: list[Hit],
+    visible: _Visible | None = None,
+    spaces: dict[int, Space] | None = None,
 ) -> list[SearchItem]:
     """The hits of one page as display items: each row is read again through the access
     rule (an item deleted or hidden since the search is simply left out), then its
     snippet is made from that row's own text. Pass the search's `result.visible` to
-    reuse its filters."""
+    reuse its filters, and its `result.spaces` to reuse the spaces it read."""
     if not hits:
         return []
     marks = Sentinels()
@@ -546,8 +556,12 @@ def page_items(
         ids = [h.item_id for h in hits if h.kind == kind]
         if not ids:
             continue
-        related = ["space", "topic"] if kind == Kind.MESSAGE else ["space"]
-        rows = visible(kind).filter(pk__in=ids).select_related(*related)
+        related = ["topic"] if kind == Kind.MESSAGE else []
+        if spaces is None:
+            related.append("space")
+        rows = visible(kind).filter(pk__in=ids)
+        if related:  # select_related() with no names would follow every relation
+            rows = rows.select_related(*related)
         objects = {obj.pk: obj for obj in rows}
         marked = _headlines(sources[kind], list(objects), query, marks)
         for pk, obj in objects.items():
@@ -556,7 +570,7 @@ def page_items(
             found[(kind, pk)] = SearchItem(
                 kind=kind,
                 item_id=pk,
-                space=obj.space,
+                space=spaces[obj.space_id] if spaces and obj.space_id in spaces else obj.space,
                 title=marks.render(title_marked or title),
                 snippet=marks.render(text_marked),
                 url=url,

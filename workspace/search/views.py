@@ -67,7 +67,11 @@ def search_page(request: HttpRequest) -> HttpResponse:
         result = search(user=request.user, query=query, filters=form.filters())
     page = Paginator(result.hits, PAGE_SIZE).get_page(request.GET.get("page"))
     items = page_items(
-        user=request.user, query=query, hits=list(page.object_list), visible=result.visible
+        user=request.user,
+        query=query,
+        hits=list(page.object_list),
+        visible=result.visible,
+        spaces=result.spaces,
     )
     params = request.GET.copy()
     params.pop("page", None)
