@@ -162,25 +162,48 @@ class _Source:
 
 def _sources() -> dict[Kind, _Source]:
     return {
+        # The PostgreSQL headline texts name their table: they become columns of the
+        # page's query, which may join other tables with the same column names.
         Kind.MESSAGE: _Source(
-            Kind.MESSAGE, "messaging_message", "created_at", "level", None, "body", None, 0
+            Kind.MESSAGE,
+            "messaging_message",
+            "created_at",
+            "level",
+            None,
+            '"messaging_message"."body"',
+            None,
+            0,
         ),
         Kind.NOTE: _Source(
             Kind.NOTE,
             "messaging_note",
             "updated_at",
             "level",
-            "title",
-            "summary || ' · ' || array_to_string(ARRAY(SELECT jsonb_array_elements_text("
-            "indicators)), ' · ')",
+            '"messaging_note"."title"',
+            "\"messaging_note\".\"summary\" || ' · ' || array_to_string(ARRAY("
+            "SELECT jsonb_array_elements_text(\"messaging_note\".\"indicators\")), ' · ')",
             0,
             -1,
         ),
         Kind.DOCUMENT: _Source(
-            Kind.DOCUMENT, "documents_document", "updated_at", "level", "title", "description", 0, 1
+            Kind.DOCUMENT,
+            "documents_document",
+            "updated_at",
+            "level",
+            '"documents_document"."title"',
+            '"documents_document"."description"',
+            0,
+            1,
         ),
         Kind.TOPIC: _Source(
-            Kind.TOPIC, "messaging_topic", "created_at", None, "name", None, 0, None
+            Kind.TOPIC,
+            "messaging_topic",
+            "created_at",
+            None,
+            '"messaging_topic"."name"',
+            None,
+            0,
+            None,
         ),
     }
 
@@ -460,62 +483,59 @@ class SearchItem:
         return level_name(self.level)
 
 
-def _headlines(
+def _pg_headlines(source: _Source, query: ParsedQuery, marks: Sentinels) -> dict[str, RawSQL]:
+    """PostgreSQL: ts_headline title and text as columns of the page's own query, for
+    rows the access rule has just admitted (no separate round trip)."""
+    tsq = f"to_tsquery('{TS_CONFIG}'::regconfig, %s)"
+    title_opts = f"StartSel={marks.start}, StopSel={marks.stop}, HighlightAll=true"
+    text_opts = (
+        f"StartSel={marks.start}, StopSel={marks.stop}, MaxWords=30, MinWords=12, "
+        'MaxFragments=2, FragmentDelimiter=" … "'
+    )
+    columns = {}
+    if source.pg_title:
+        columns["_hl_title"] = RawSQL(  # noqa: S611 (this module's constants; words bound)
+            f"ts_headline('{TS_CONFIG}'::regconfig, {source.pg_title}, {tsq}, %s)",
+            [query.tsquery, title_opts],
+            output_field=CharField(),
+        )
+    if source.pg_text:
+        columns["_hl_text"] = RawSQL(  # noqa: S611
+            f"ts_headline('{TS_CONFIG}'::regconfig, {source.pg_text}, {tsq}, %s)",
+            [query.tsquery, text_opts],
+            output_field=CharField(),
+        )
+    return columns
+
+
+def _fts_headlines(
     source: _Source, ids: list[int], query: ParsedQuery, marks: Sentinels
 ) -> dict[int, tuple[str, str]]:
-    """{id: (title, text)} with matches between sentinels, for rows already found visible."""
+    """SQLite: {id: (title, text)} with matches between sentinels, for rows already found
+    visible (FTS5 highlight() and snippet() work only in a MATCH query of their own)."""
     if not ids:
         return {}
+    fts = f"{source.table}_fts"
+    title = (
+        f"highlight({fts}, {source.fts_title}, %s, %s)" if source.fts_title is not None else "''"
+    )
+    text = (
+        f"snippet({fts}, {source.fts_text}, %s, %s, ' … ', 24)"
+        if source.fts_text is not None
+        else "''"
+    )
+    params: list[Any] = []
+    if source.fts_title is not None:
+        params += [marks.start, marks.stop]
+    if source.fts_text is not None:
+        params += [marks.start, marks.stop]
+    placeholders = ", ".join(["%s"] * len(ids))
     with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            tsq = f"to_tsquery('{TS_CONFIG}'::regconfig, %s)"
-            title_opts = f"StartSel={marks.start}, StopSel={marks.stop}, HighlightAll=true"
-            text_opts = (
-                f"StartSel={marks.start}, StopSel={marks.stop}, MaxWords=30, MinWords=12, "
-                'MaxFragments=2, FragmentDelimiter=" … "'
-            )
-            title = (
-                f"ts_headline('{TS_CONFIG}'::regconfig, {source.pg_title}, {tsq}, %s)"
-                if source.pg_title
-                else "''"
-            )
-            text = (
-                f"ts_headline('{TS_CONFIG}'::regconfig, {source.pg_text}, {tsq}, %s)"
-                if source.pg_text
-                else "''"
-            )
-            params: list[Any] = []
-            if source.pg_title:
-                params += [query.tsquery, title_opts]
-            if source.pg_text:
-                params += [query.tsquery, text_opts]
-            cursor.execute(
-                f"SELECT id, {title}, {text} FROM {source.table} WHERE id = ANY(%s)",  # noqa: S608
-                [*params, ids],
-            )
-        else:
-            fts = f"{source.table}_fts"
-            title = (
-                f"highlight({fts}, {source.fts_title}, %s, %s)"
-                if source.fts_title is not None
-                else "''"
-            )
-            text = (
-                f"snippet({fts}, {source.fts_text}, %s, %s, ' … ', 24)"
-                if source.fts_text is not None
-                else "''"
-            )
-            params = []
-            if source.fts_title is not None:
-                params += [marks.start, marks.stop]
-            if source.fts_text is not None:
-                params += [marks.start, marks.stop]
-            placeholders = ", ".join(["%s"] * len(ids))
-            cursor.execute(
-                f"SELECT rowid, {title}, {text} FROM {fts} "  # noqa: S608
-                f"WHERE {fts} MATCH %s AND rowid IN ({placeholders})",
-                [*params, query.fts5, *ids],
-            )
+        cursor.execute(
+            f"SELECT rowid, {title}, {text} FROM {fts} "  # noqa: S608
+            f"WHERE {fts} MATCH %s AND rowid IN ({placeholders})",
+            [*params, query.fts5, *ids],
+        )
         return {row[0]: (row[1] or "", row[2] or "") for row in cursor.fetchall()}
 
 
@@ -552,6 +572,7 @@ def page_items(
     sources = _sources()
     visible = visible if visible is not None and visible.user is user else _Visible(user)
     found: dict[tuple[Kind, int], SearchItem] = {}
+    postgres = connection.vendor == "postgresql"
     for kind in Kind:
         ids = [h.item_id for h in hits if h.kind == kind]
         if not ids:
@@ -562,8 +583,16 @@ def page_items(
         rows = visible(kind).filter(pk__in=ids)
         if related:  # select_related() with no names would follow every relation
             rows = rows.select_related(*related)
+        if postgres:
+            rows = rows.annotate(**_pg_headlines(sources[kind], query, marks))
         objects = {obj.pk: obj for obj in rows}
-        marked = _headlines(sources[kind], list(objects), query, marks)
+        if postgres:
+            marked = {
+                pk: (getattr(obj, "_hl_title", "") or "", getattr(obj, "_hl_text", "") or "")
+                for pk, obj in objects.items()
+            }
+        else:
+            marked = _fts_headlines(sources[kind], list(objects), query, marks)
         for pk, obj in objects.items():
             title, url, when, level, tlp = _item_fields(kind, obj)
             title_marked, text_marked = marked.get(pk, ("", ""))
