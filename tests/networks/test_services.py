@@ -194,6 +194,34 @@ def test_role_table_maps_to_guardian_permissions(world):
             ).values_list("permission__codename", flat=True)
         )
         assert codenames == ROLE_PERMISSIONS[role]
+        # guardian reads the rows sync_role_permissions writes as its own grants
+        from guardian.shortcuts import get_perms
+
+        assert set(get_perms(world["users"][key], world["space"])) == ROLE_PERMISSIONS[role]
+
+
+def test_a_role_change_rewrites_exactly_the_difference(world, django_assert_max_num_queries):
+    from networks.models import Role
+    from networks.permissions import sync_role_permissions
+
+    membership = _m(world, "moderator")
+    before = dict(
+        SpaceUserObjectPermission.objects.filter(
+            user=membership.user, content_object=world["space"]
+        ).values_list("permission__codename", "pk")
+    )
+    membership.role = Role.MEMBER
+    with django_assert_max_num_queries(3):
+        sync_role_permissions(membership)
+    after = dict(
+        SpaceUserObjectPermission.objects.filter(
+            user=membership.user, content_object=world["space"]
+        ).values_list("permission__codename", "pk")
+    )
+    assert set(after) == ROLE_PERMISSIONS[Role.MEMBER]
+    assert all(after[c] == before[c] for c in after)  # kept rows are untouched
+    with django_assert_max_num_queries(1):
+        sync_role_permissions(membership)  # nothing to change: one read
 
 
 def test_expired_clearance_falls_back_at_check_time(world):
