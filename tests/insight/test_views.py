@@ -44,16 +44,34 @@ def test_space_insight_access(client, world, user_key, status):
     url = reverse("space_insight", args=[world["space"].pk])
     response = _get(client, world["users"][user_key], url)
     assert response.status_code == status
+    from workspace.audit.models import AuditEvent
+
+    viewed = AuditEvent.objects.filter(action="insight.viewed")
     if status != 200:
         assert world["space"].name not in response.content.decode()
+        assert not viewed.exists()  # a refused look is not a look
+    else:  # who looked at the space's activity and members, and when
+        (event,) = viewed
+        assert event.actor_id == world["users"][user_key].pk
+        assert (event.space_id, event.target) == (world["space"].pk, f"space:{world['space'].pk}")
 
 
 @pytest.mark.parametrize(
     ("user_key", "status"), [("network_admin", 200), ("moderator", 403), ("member_secret", 403)]
 )
 def test_network_insight_access(client, world, user_key, status):
-    url = reverse("network_insight", args=[world["space"].network.slug])
+    from workspace.audit.models import AuditEvent
+
+    slug = world["space"].network.slug
+    url = reverse("network_insight", args=[slug])
     assert _get(client, world["users"][user_key], url).status_code == status
+    viewed = list(AuditEvent.objects.filter(action="insight.viewed"))
+    if status == 200:
+        assert [(e.actor_id, e.space_id, e.target) for e in viewed] == [
+            (world["users"][user_key].pk, None, f"network:{slug}")
+        ]
+    else:
+        assert viewed == []
 
 
 def test_unknown_network_is_404(client, world):

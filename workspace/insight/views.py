@@ -15,6 +15,7 @@ from django.views.decorators.http import require_GET
 from networks.access import Action, access_space, clearance_in_effect, is_network_admin
 from networks.clearance import LOWEST_LEVEL, level_name
 from networks.models import Network, Space
+from workspace.audit.services import audit_record
 from workspace.insight import selectors
 from workspace.insight.charts import BarChart, bar_chart
 from workspace.insight.selectors import Activity
@@ -71,6 +72,14 @@ def space_insight(request: HttpRequest, space_id: int) -> HttpResponse:
         space = membership.space
         ceilings = {space.pk: clearance_in_effect(membership)}
     activity = selectors.weekly_activity(ceilings=ceilings).total
+    # Who looked at a space's activity and members by country, and when.
+    audit_record(
+        action="insight.viewed",
+        actor=request.user,
+        request=request,
+        space_id=space.pk,
+        target=f"space:{space.pk}",
+    )
     return render(
         request,
         "insight/dashboard.html",
@@ -100,6 +109,9 @@ def network_insight(request: HttpRequest, slug: str) -> HttpResponse:
     breakdown = [
         (space, activity.per_space[space.pk], level_name(ceilings[space.pk])) for space in spaces
     ]
+    audit_record(
+        action="insight.viewed", actor=request.user, request=request, target=f"network:{slug}"
+    )
     return render(
         request,
         "insight/dashboard.html",
