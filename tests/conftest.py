@@ -51,6 +51,20 @@ def _media_root(settings, tmp_path) -> None:  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture(autouse=True)
+def _fresh_channel_layer():  # type: ignore[no-untyped-def]
+    """Each test gets its own channel layer instance. Tests run on event loops of their
+    own; a channels_redis layer keeps asyncio locks bound to the loop that first used it,
+    and a socket cancelled mid-receive at the end of one test left its receive lock held
+    and bound to a closed loop: the next test's sockets failed with "bound to a different
+    event loop" (twice in a day of CI runs)."""
+    from channels.layers import channel_layers
+
+    channel_layers.backends = {}
+    yield
+    channel_layers.backends = {}
+
+
+@pytest.fixture(autouse=True)
 def _clear_cache() -> None:
     # Rate-limit counters live in the cache; each test starts with none.
     from django.core.cache import cache
