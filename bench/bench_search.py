@@ -268,7 +268,7 @@ def main() -> int:
             query = parse_query(searched)
             parts = [
                 selectors._candidates(
-                    s, selectors._Visible(searcher), query, selectors.SearchFilters()
+                    s, selectors._Visible(searcher), query.tsquery, selectors.SearchFilters()
                 )
                 for s in selectors._sources().values()
             ]

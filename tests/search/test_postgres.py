@@ -47,10 +47,10 @@ def test_the_search_uses_the_gin_index(world):
 
     source = selectors._sources()[Kind.MESSAGE]
     query = parse_query("cocaina")
-    qs = selectors._candidates(source, selectors._Visible(user), query, SearchFilters())
+    qs = selectors._candidates(source, selectors._Visible(user), query.tsquery, SearchFilters())
     # The text condition itself is answered from the GIN index (on a table this small the
     # planner would otherwise pick any index for the access rule's space/level filter).
-    match_only = Message.objects.filter(selectors._match(source, query))
+    match_only = Message.objects.filter(selectors._match(source, query.tsquery))
     with connection.cursor() as cursor:
         cursor.execute("SET LOCAL enable_seqscan = off")
     assert "messaging_message_search_gin" in match_only.explain()
@@ -147,11 +147,11 @@ def test_a_walk_in_autocommit_leaves_the_connection_as_it_found_it(monkeypatch):
     monkeypatch.setattr(selectors, "WALK_MIN_SHARE", 0.0)
     source, query = selectors._sources()[Kind.MESSAGE], parse_query("cocaina")
     part = selectors._candidates(
-        source, selectors._Visible(world["users"]["member_secret"]), query, SearchFilters()
+        source, selectors._Visible(world["users"]["member_secret"]), query.tsquery, SearchFilters()
     )
     assert not connection.in_atomic_block
     _rows, sqls = _queries(
-        lambda: selectors._fetch_newest(source, part[:5], query, SearchFilters())
+        lambda: selectors._fetch_newest(source, lambda: list(part[:5]), query, SearchFilters())
     )
     assert sum("set_config" in q for q in sqls) == 1
     assert _one("SHOW enable_bitmapscan") == ("on",)
@@ -170,11 +170,15 @@ def test_a_walk_that_runs_out_of_time_falls_back_to_the_default_plan(common_word
     source = selectors._sources()[Kind.MESSAGE]
     query = parse_query("cocaina")
     slow = (
-        selectors._candidates(source, selectors._Visible(common_words), query, SearchFilters())
+        selectors._candidates(
+            source, selectors._Visible(common_words), query.tsquery, SearchFilters()
+        )
         .filter(RawSQL("pg_sleep(0.05) IS NOT NULL", [], output_field=BooleanField()))
         .order_by("-r_ts")[:5]
     )
-    rows, sqls = _queries(lambda: selectors._fetch_newest(source, slow, query, SearchFilters()))
+    rows, sqls = _queries(
+        lambda: selectors._fetch_newest(source, lambda: list(slow), query, SearchFilters())
+    )
     assert len(rows) == 5
     assert any("ROLLBACK TO SAVEPOINT" in q for q in sqls)
     with connection.cursor() as cursor:  # the savepoint took the walk's settings with it
@@ -194,11 +198,13 @@ def test_a_successful_walk_restores_the_settings(common_words, monkeypatch):
 
     monkeypatch.setattr(selectors, "WALK_MIN_SHARE", 0.0)
     source, query = selectors._sources()[Kind.MESSAGE], parse_query("cocaina")
-    part = selectors._candidates(source, selectors._Visible(common_words), query, SearchFilters())
+    part = selectors._candidates(
+        source, selectors._Visible(common_words), query.tsquery, SearchFilters()
+    )
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SET LOCAL statement_timeout = '7s'")
         rows, sqls = _queries(
-            lambda: selectors._fetch_newest(source, part[:5], query, SearchFilters())
+            lambda: selectors._fetch_newest(source, lambda: list(part[:5]), query, SearchFilters())
         )
         assert len(rows) == 5
         assert any("set_config('enable_bitmapscan', 'off', true)" in q for q in sqls)
@@ -206,3 +212,149 @@ def test_a_successful_walk_restores_the_settings(common_words, monkeypatch):
         assert cursor.fetchone()[0] == "on"
         cursor.execute("SHOW statement_timeout")
         assert cursor.fetchone()[0] == "7s"
+
+
+# --- Reused statements: one SQL per search shape, each search's values bound ----------
+
+
+@pytest.fixture
+def two_groups(world, corpus):
+    """Two users whose spaces fall into two clearance groups each, with different values:
+    the same statement shape, run for different users."""
+    from networks.models import Role
+    from networks.services import membership_set
+
+    admin = world["users"]["network_admin"]
+    lower = world["users"]["member_restricted"]  # 1 in the space, 3 in the other
+    higher = world["users"]["member_confidential"]  # 2 in the space, 0 in the other
+    membership_set(
+        space=world["other_space"], user=lower, role=Role.MEMBER, clearance=3, acting_user=admin
+    )
+    membership_set(
+        space=world["other_space"], user=higher, role=Role.MEMBER, clearance=0, acting_user=admin
+    )
+    return lower, higher
+
+
+def _shown(user, query, filters):
+    """The search and its first page as plain values (the snippets' marks are random
+    per search, but render as <mark>)."""
+    from workspace.search.selectors import page_items, search
+
+    result = search(user=user, query=query, filters=filters)
+    items = page_items(
+        user=user, query=query, hits=result.hits, visible=result.visible, spaces=result.spaces
+    )
+    return (
+        [(h.kind, h.item_id, h.space_id, h.level) for h in result.hits],
+        result.capped,
+        [(i.kind, i.item_id, i.space.pk, i.title, i.snippet, i.url, i.level, i.tlp) for i in items],
+    )
+
+
+def _filters(world):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from workspace.search.selectors import Kind, SearchFilters
+
+    today = timezone.localdate()
+    return [
+        SearchFilters(),
+        SearchFilters(space_id=world["space"].pk),
+        SearchFilters(space_id=world["other_space"].pk),
+        SearchFilters(level=0),
+        SearchFilters(level=2),
+        SearchFilters(date_from=today - timedelta(1), date_to=today),
+        SearchFilters(date_to=today - timedelta(1)),
+        SearchFilters(kinds=frozenset({Kind.NOTE})),
+        SearchFilters(kinds=frozenset({Kind.TOPIC})),
+        SearchFilters(kinds=frozenset({Kind.MESSAGE, Kind.DOCUMENT}), level=1),
+    ]
+
+
+@pytest.mark.parametrize(
+    "user_key",
+    ["member_restricted", "member_confidential", "member_open", "member_expired", "no_mfa"],
+)
+def test_reused_statements_find_what_freshly_built_querysets_find(
+    world, two_groups, monkeypatch, user_key
+):
+    """Every filter, for users with one and two clearance groups: the reused SQL with this
+    user's values shows exactly what the querysets built for this user show."""
+    from workspace.search import selectors
+    from workspace.search.selectors import parse_query
+
+    user, query = world["users"][user_key], parse_query("cocaina")
+    reused = [_shown(user, query, filters) for filters in _filters(world)]
+    monkeypatch.setattr(selectors, "_statements", lambda shape: None)
+    monkeypatch.setattr(selectors, "_page_statement", lambda kind, groups: None)
+    built = [_shown(user, query, filters) for filters in _filters(world)]
+    assert reused == built
+    assert any(hits for hits, _capped, _items in built) == (user_key != "no_mfa")
+
+
+def test_a_shape_is_compiled_once_and_run_with_each_users_values(world, two_groups, monkeypatch):
+    from workspace.search import selectors
+    from workspace.search.selectors import parse_query
+
+    lower, higher = two_groups
+    selectors._STATEMENTS.clear()
+    selectors._PAGE_STATEMENTS.clear()
+    compiled = []
+    real_compile = selectors._compile
+    monkeypatch.setattr(
+        selectors, "_compile", lambda *args: compiled.append(1) or real_compile(*args)
+    )
+    query = parse_query("cocaina")
+    first = _shown(lower, query, selectors.SearchFilters())
+    n = len(compiled)
+    assert n >= 3  # messages, the other kinds, and at least one kind of the page
+    second = _shown(higher, query, selectors.SearchFilters())
+    assert first != second
+    # The page may show a kind the first page did not; the search compiled nothing new.
+    assert len(selectors._STATEMENTS) == 1
+    monkeypatch.setattr(selectors, "_statements", lambda shape: None)
+    monkeypatch.setattr(selectors, "_page_statement", lambda kind, groups: None)
+    assert _shown(higher, query, selectors.SearchFilters()) == second
+    assert _shown(lower, query, selectors.SearchFilters()) == first
+
+
+def test_no_mark_reaches_the_database(world, two_groups):
+    """The stand-in user's values only ever shape the SQL: every executed statement
+    carries the searching user's own values."""
+    from workspace.search import selectors
+    from workspace.search.selectors import parse_query
+
+    lower, higher = two_groups
+    for user in (lower, higher, lower):
+        _result, sqls = _queries(
+            lambda user=user: _shown(user, parse_query("cocaina"), selectors.SearchFilters())
+        )
+        executed = "\n".join(sqls)
+        for mark in ("-7100000", "-7300001", "-7000001", "32000", "31999", "\x00"):
+            assert mark not in executed
+        assert f"= {lower.pk}" in executed if user is lower else f"= {higher.pk}" in executed
+
+
+def test_a_mark_that_does_not_become_a_parameter_is_never_reused(world, two_groups, monkeypatch):
+    """A clearance mark above the level columns' range makes Django drop the comparison
+    (it is always true): that SQL would show every level to everybody. It is refused, and
+    the search builds its own querysets."""
+    from workspace.search import selectors
+    from workspace.search.selectors import parse_query
+
+    selectors._STATEMENTS.clear()
+    selectors._PAGE_STATEMENTS.clear()
+    lower, _higher = two_groups
+    query = parse_query("cocaina")
+    expected = _shown(lower, query, selectors.SearchFilters())
+    selectors._STATEMENTS.clear()
+    selectors._PAGE_STATEMENTS.clear()
+    monkeypatch.setattr(selectors, "_mark_clearance", lambda i: 40_000 + i)
+    shape = selectors._Shape.of(list(selectors._sources().values()), 2, selectors.SearchFilters())
+    assert selectors._statements(shape) is None
+    assert selectors._page_statement(selectors.Kind.MESSAGE, 2) is None
+    assert _shown(lower, query, selectors.SearchFilters()) == expected
+    assert not selectors._STATEMENTS and not selectors._PAGE_STATEMENTS
