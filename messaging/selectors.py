@@ -217,6 +217,13 @@ def _red_recipients(model: Any, ids: list[int]) -> dict[int, set[int]]:
     return recipients
 
 
+def discussion_note_labels(*, topic_id: int) -> ItemLabels | None:
+    """The labels of the note whose discussion the topic is, or None for an ordinary topic
+    (one query; two for a TLP:RED note). Its messages are hidden from whoever may not see
+    the note; the write path reads this once per message and judges each user in memory."""
+    return _note_labels_by_topic({topic_id}).get(topic_id)
+
+
 def _note_labels_by_topic(topic_ids: set[int]) -> dict[int, ItemLabels]:
     """Labels of the notes whose discussion topics are among `topic_ids` (two queries)."""
     from messaging.models import Note

@@ -12,7 +12,8 @@ from typing import Any
 
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connections, router, transaction
+from django.db.models import F
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -38,6 +39,7 @@ from networks.access import (
     ItemLabels,
     access_item,
     access_space,
+    can_see_item,
     clearance_in_effect,
 )
 from networks.clearance import TLP, level_name, level_names
@@ -54,12 +56,46 @@ MENTION_RE = re.compile(r"@\*\*([^*\n]{1,200})\*\*")
 
 
 def _next_seq(space_id: int) -> int:
-    """The next seq of the space, under a row lock held until commit: seq order = commit order."""
-    SpaceSequence.objects.get_or_create(space_id=space_id)
-    row = SpaceSequence.objects.select_for_update().get(space_id=space_id)
-    row.last_seq += 1
-    row.save(update_fields=["last_seq"])
-    return row.last_seq
+    """The next seq of the space, under a row lock held until commit: seq order = commit order.
+
+    The increment is the UPDATE that takes the lock (PostgreSQL locks the row, SQLite the
+    database), so no SELECT ... FOR UPDATE is needed before it. The row is made on the
+    space's first event; two first events at once both insert-or-ignore, and the second
+    one's UPDATE then waits for the first one's commit like any other.
+    """
+    seq = _increment_seq(space_id)
+    if seq is None:
+        SpaceSequence.objects.bulk_create([SpaceSequence(space_id=space_id)], ignore_conflicts=True)
+        seq = _increment_seq(space_id)
+        assert seq is not None
+    return seq
+
+
+def _increment_seq(space_id: int) -> int | None:
+    """last_seq + 1 for the space's row, or None when the space has no row yet."""
+    connection = connections[router.db_for_write(SpaceSequence)]
+    if _can_update_returning(connection):
+        # One statement: QuerySet.update() cannot return the new value (Django 5.2).
+        table = connection.ops.quote_name(SpaceSequence._meta.db_table)
+        last_seq = connection.ops.quote_name(SpaceSequence._meta.get_field("last_seq").column)
+        space = connection.ops.quote_name(SpaceSequence._meta.get_field("space").column)
+        # Only quoted names from the model are formatted in; the id is a parameter.
+        sql = f"UPDATE {table} SET {last_seq} = {last_seq} + 1 WHERE {space} = %s"  # noqa: S608
+        with connection.cursor() as cursor:
+            cursor.execute(f"{sql} RETURNING {last_seq}", [space_id])
+            row = cursor.fetchone()
+        return None if row is None else int(row[0])
+    rows = SpaceSequence.objects.filter(space_id=space_id)
+    if not rows.update(last_seq=F("last_seq") + 1):
+        return None
+    return rows.values_list("last_seq", flat=True).get()
+
+
+def _can_update_returning(connection: Any) -> bool:
+    """UPDATE ... RETURNING: PostgreSQL, and SQLite from 3.35 (Django 5.2 allows 3.31)."""
+    return connection.vendor == "postgresql" or (
+        connection.vendor == "sqlite" and connection.Database.sqlite_version_info >= (3, 35)
+    )
 
 
 def _emit(
@@ -84,7 +120,7 @@ def _emit(
         payload=payload,
     )
     if labels.recipient_ids:
-        event.recipients.set(labels.recipient_ids)
+        event.recipients.add(*labels.recipient_ids)  # a new row: no need to read old ones
     broadcast_on_commit(event, recipient_ids=list(labels.recipient_ids))
     return event
 
@@ -93,16 +129,24 @@ def _check_user_rate(user_id: int) -> None:
     """Writes per user per minute, across all their connections and pages (shared cache)."""
     limit = messaging_settings().user_writes_per_minute
     key = f"messaging:writes:{int(user_id)}:{int(time.time() // 60)}"
-    cache.add(key, 0, timeout=120)
-    try:
-        count = cache.incr(key)
-    except ValueError:  # evicted between add and incr
-        cache.set(key, 1, timeout=120)
-        count = 1
-    if count > limit:
+    if _count_write(key) > limit:
         raise ValidationError(
             _("You are sending too quickly; please wait a moment."), code="rate_limited"
         )
+
+
+def _count_write(key: str) -> int:
+    """Increment first: one cache call (not add + incr) for every write but a minute's first."""
+    try:
+        return cache.incr(key)
+    except ValueError:  # the minute's first write, or the key was evicted
+        if cache.add(key, 1, timeout=120):
+            return 1
+    try:
+        return cache.incr(key)  # another connection of the user's added it meanwhile
+    except ValueError:  # evicted between add and incr
+        cache.set(key, 1, timeout=120)
+        return 1
 
 
 def _clean_body(body: Any) -> str:
@@ -219,23 +263,32 @@ def message_payload(message: Message, labels: ItemLabels) -> dict[str, Any]:
     }
 
 
-def _notify_mentions(message: Message, labels: ItemLabels) -> list[int]:
-    """Mention rows for members named with @**name** who may see the message."""
+def _notify_mentions(
+    message: Message, labels: ItemLabels, *, discussion: ItemLabels | None
+) -> list[int]:
+    """Mention rows for members named with @**name** who may see the message.
+
+    `discussion` is the labels of the note whose discussion the message is in (None for an
+    ordinary topic). A body without a mention costs no query.
+    """
     names = {m.strip() for m in MENTION_RE.findall(message.body)[:MAX_MENTIONS] if m.strip()}
+    if not names:
+        return []
     notified = []
     for user in selectors.mentionable_members(space_id=message.space_id, names=names):
         if user.pk == message.author_id:
             continue
         try:
-            access_item(user, labels)
+            membership = access_item(user, labels)
         except PermissionDenied:
             continue  # never tell anyone about a message they may not see
-        if not selectors.in_visible_discussions(
-            Message.objects.filter(pk=message.pk), user=user, space_id=message.space_id
-        ).exists():
+        if discussion is not None and not can_see_item(membership, discussion):
             continue  # nor about a message in the discussion of a note hidden from them
-        Mention.objects.get_or_create(message=message, user=user)
         notified.append(user.pk)
+    # One statement; an edit that names someone again keeps their existing row.
+    Mention.objects.bulk_create(
+        [Mention(message=message, user_id=pk) for pk in notified], ignore_conflicts=True
+    )
     return sorted(notified)
 
 
@@ -322,7 +375,9 @@ def message_post(
             acting_user=acting_user,
         )
     except IntegrityError:
-        # The same client_id raced in through another connection (another space's lock).
+        # The same client_id was stored by another connection after the lookup above (in
+        # this space or another): the (author, client_id) constraint refused this one, and
+        # its transaction, seq included, was rolled back.
         existing = _existing_post(acting_user, client_uuid, space)
         if existing is None:
             raise
@@ -352,11 +407,6 @@ def _message_store(
     acting_user: Any,
 ) -> Message:
     seq = _next_seq(space.pk)
-    # Under the space lock: a concurrent retry in this space is now serialised behind us.
-    existing = _existing_post(acting_user, client_uuid, space)
-    if existing is not None:
-        transaction.set_rollback(True)
-        return existing
     message = Message(
         space=space,
         topic=topic,
@@ -368,10 +418,15 @@ def _message_store(
         client_id=client_uuid,
         seq=seq,
     )
-    message.full_clean(validate_constraints=False)
+    # The space, the topic (in that space) and the author were checked by message_post, and
+    # the foreign keys hold in the database: no query per relation. The one uniqueness
+    # rule, (author, client_id), is the constraint message_post handles on IntegrityError.
+    message.full_clean(
+        exclude=["space", "topic", "author"], validate_unique=False, validate_constraints=False
+    )
     message.save()
     if recipient_ids:
-        message.recipients.set(recipient_ids)
+        message.recipients.add(*recipient_ids)  # a new row: no need to read old ones
     MessageRevision.objects.create(
         message=message, number=1, body=body, rendered_html=html, edited_by=acting_user
     )
@@ -383,8 +438,10 @@ def _message_store(
         author_id=acting_user.pk,
         recipient_ids=recipient_ids,
     )
+    discussion = selectors.discussion_note_labels(topic_id=topic.pk)
+    mention_ids = _notify_mentions(message, labels, discussion=discussion)
     payload = message_payload(message, labels)
-    payload["message"]["mention_ids"] = _notify_mentions(message, labels)
+    payload["message"]["mention_ids"] = mention_ids
     _emit(
         space_id=space.pk,
         kind=EventKind.MESSAGE_NEW,
@@ -395,7 +452,7 @@ def _message_store(
         topic=topic,
     )
     notifications.message_posted(
-        message=message, labels=labels, mention_ids=payload["message"]["mention_ids"]
+        message=message, labels=labels, mention_ids=mention_ids, discussion=discussion
     )
     return message
 
@@ -422,9 +479,14 @@ def message_edit(*, message: Message, body: str, acting_user: Any) -> Message:
     )
     message.body, message.rendered_html, message.edited_at = body, html, timezone.now()
     message.save(update_fields=["body", "rendered_html", "edited_at"])
-    mention_ids = _notify_mentions(message, labels)
+    discussion = selectors.discussion_note_labels(topic_id=message.topic_id)
+    mention_ids = _notify_mentions(message, labels, discussion=discussion)
     notifications.message_posted(
-        message=message, labels=labels, mention_ids=mention_ids, edited=True
+        message=message,
+        labels=labels,
+        mention_ids=mention_ids,
+        discussion=discussion,
+        edited=True,
     )
     _emit(
         space_id=message.space_id,

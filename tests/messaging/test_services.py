@@ -3,17 +3,21 @@ exactly one Event with the next seq of the space."""
 
 from __future__ import annotations
 
+import threading
 import uuid
 
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from messaging import selectors, services
 from messaging.models import Event, EventKind, Mention, Message, MessageRevision, Reaction
 from networks.clearance import TLP
 from networks.models import MembershipStatus
 from networks.services import membership_set
-from tests.messaging.conftest import post
+from tests.factories import SpaceFactory
+from tests.messaging.conftest import build_room, post
 from workspace.audit.models import AuditEvent
 
 pytestmark = pytest.mark.django_db
@@ -42,6 +46,15 @@ def test_seqs_are_consecutive_per_space(room):
     # the other space has its own sequence
     other = Event.objects.filter(space=room["other_space"])
     assert list(other.values_list("seq", flat=True)) == [1]
+
+
+def test_seqs_without_update_returning(room, monkeypatch):
+    """The fallback for a database without UPDATE ... RETURNING: increment, then read."""
+    monkeypatch.setattr(services, "_can_update_returning", lambda connection: False)
+    head = selectors.space_head(space_id=room["space"].pk)
+    assert post(room, "open").seq == head + 1
+    new_space = SpaceFactory(network=room["space"].network)  # no sequence row yet
+    assert [services._next_seq(new_space.pk) for _ in range(3)] == [1, 2, 3]
 
 
 def test_post_broadcasts_only_after_commit(room, django_capture_on_commit_callbacks):
@@ -160,6 +173,101 @@ def test_client_id_is_per_author_and_not_reusable_across_spaces(room):
                           tlp=TLP.GREEN, client_id=client_id,
                           acting_user=room["users"]["restricted"])
     assert Message.objects.count() == 2
+
+
+def test_a_retry_that_races_past_the_first_lookup_is_stored_once(room, monkeypatch):
+    """Another connection stores the same client_id after message_post's first lookup
+    (the lookup saw nothing): the (author, client_id) constraint refuses the second row,
+    its transaction gives the seq back, and the stored message is returned."""
+    stored = post(room, "open", "once")
+    head = selectors.space_head(space_id=room["space"].pk)
+    lookup = services._existing_post
+    calls = []
+
+    def first_lookup_misses(*args):
+        calls.append(args)
+        return None if len(calls) == 1 else lookup(*args)
+
+    monkeypatch.setattr(services, "_existing_post", first_lookup_misses)
+    again = services.message_post(
+        space=room["space"], topic=room["topic"], body="once", level=0, tlp=TLP.GREEN,
+        client_id=stored.client_id, acting_user=room["users"]["open"])
+    assert again.pk == stored.pk and again.idempotent_replay and len(calls) == 2
+    assert Message.objects.count() == 1
+    assert selectors.space_head(space_id=room["space"].pk) == head
+    # the same race from another space is still refused as a reused id
+    membership_set(space=room["other_space"], user=room["users"]["open"], clearance=0,
+                   acting_user=room["admin"])
+    calls.clear()
+    with pytest.raises(ValidationError) as excinfo:
+        services.message_post(
+            space=room["other_space"], topic=room["other_topic"], body="x", level=0,
+            tlp=TLP.GREEN, client_id=stored.client_id, acting_user=room["users"]["open"])
+    assert _codes(excinfo) == "client_id_reused"
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_retries_store_one_message_without_seq_gaps():
+    """Real connections at once: every retry gets the one stored message, and the seqs of
+    the space stay consecutive (a refused retry's seq was rolled back)."""
+    room = build_room()
+    client_id = uuid.uuid4()
+    barrier = threading.Barrier(4)
+    results: list[object] = []
+
+    def retry() -> None:
+        try:
+            barrier.wait(timeout=10)
+            message = services.message_post(
+                space=room["space"], topic=room["topic"], body="once", level=0,
+                tlp=TLP.GREEN, client_id=client_id, acting_user=room["users"]["open"])
+            results.append(message.pk)
+        except Exception as exc:  # noqa: BLE001 - reported by the assertion below
+            results.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=retry) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    stored = Message.objects.get(client_id=client_id)
+    assert results == [stored.pk] * 4
+    seqs = list(Event.objects.filter(space=room["space"]).order_by("seq")
+                .values_list("seq", flat=True))
+    assert seqs == list(range(1, len(seqs) + 1))
+    post(room, "open", "next")
+    assert selectors.space_head(space_id=room["space"].pk) == len(seqs) + 1
+
+
+# A plain post in a topic the poster already follows, whose other follower still has an
+# unread reply: the access check (3), the retry lookup, the seq, the message, its
+# revision, the topic's seq, the topic's note (none), the event, the followers; plus a
+# savepoint pair, as the test runs inside a transaction. It was 22 before: the retry
+# lookup ran twice, the seq took three statements, full_clean read the space, topic and
+# author, and the notification hook four more.
+PLAIN_POST_QUERIES = 13
+
+
+def test_a_plain_post_costs_a_fixed_number_of_queries(room, django_assert_max_num_queries):
+    post(room, "open", "first")  # open follows the topic; its author gets a reply
+    with django_assert_max_num_queries(PLAIN_POST_QUERIES):
+        post(room, "open", "second")
+    # a follower with nothing unread is told: reading who may see it, and the insert
+    post(room, "restricted", "third")
+    with django_assert_max_num_queries(PLAIN_POST_QUERIES + 2):
+        post(room, "open", "fourth")
+
+
+def test_a_post_without_a_mention_looks_for_nobody(room, monkeypatch):
+    looked = []
+    monkeypatch.setattr(selectors, "mentionable_members", lambda **kw: looked.append(kw) or [])
+    with CaptureQueriesContext(connection) as queries:
+        post(room, "open", "no one named here, not even @someone or **bold**")
+    assert looked == []
+    assert not [q for q in queries if "messaging_mention" in q["sql"]]
 
 
 def test_edit_keeps_every_revision(room):

@@ -17,6 +17,7 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.db.models import Exists, OuterRef, Q, Value
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -80,25 +81,18 @@ def _visible_to(
     )
 
 
-def _discussion_note_labels(topic_id: int) -> ItemLabels | None:
-    """The labels of the note whose discussion the topic is, if any: its messages are
-    hidden from whoever may not see the note."""
-    from messaging.models import Note
-    from messaging.note_selectors import note_labels
-
-    note = Note.objects.filter(topic_id=topic_id).first()
-    return note_labels(note) if note is not None else None
-
-
 def _notify(
-    user_ids: Iterable[int], *, kind: str, labels: ItemLabels, **item: Any
+    user_ids: Iterable[int], *, kind: str, labels: ItemLabels, new: bool = False, **item: Any
 ) -> list[Notification]:
     """One notification per user, in a constant number of queries however many users (a
-    new document notifies a whole space). At most one per user and message: an edit
-    that mentions someone again does not notify them twice."""
+    new document notifies a whole space), none when there is nobody to notify. At most
+    one per user and message: an edit that mentions someone again does not notify them
+    twice. `new`: the item was made in this transaction, so nobody has one about it yet."""
     user_ids = set(user_ids)
+    if not user_ids:
+        return []
     message = item.get("message")
-    if message is not None:
+    if message is not None and not new:
         user_ids -= set(
             Notification.objects.filter(
                 kind=kind, message=message, user_id__in=user_ids
@@ -129,39 +123,37 @@ def _notify(
 
 
 def message_posted(
-    *, message: Any, labels: ItemLabels, mention_ids: Iterable[int], edited: bool = False
+    *,
+    message: Any,
+    labels: ItemLabels,
+    mention_ids: Iterable[int],
+    discussion: ItemLabels | None,
+    edited: bool = False,
 ) -> list[Notification]:
     """Mentions (messaging chose who may see the message; checked again here) and, for a
     new message, replies to the topic's followers. The poster and the topic's author
-    follow it, unless they chose not to."""
+    follow it, unless they chose not to. `discussion` is the labels of the note whose
+    discussion the topic is (None for an ordinary topic), read by messaging in the same
+    transaction: its messages are hidden from whoever may not see the note."""
     author_id = message.author_id
-    note = _discussion_note_labels(message.topic_id)
-    mentioned = _visible_to([uid for uid in mention_ids if uid != author_id], labels, also=note)
+    mentioned = _visible_to(
+        [uid for uid in mention_ids if uid != author_id], labels, also=discussion
+    )
     created = _notify(
         mentioned,
         kind=NotificationKind.MENTION,
         labels=labels,
+        new=not edited,
         message=message,
         topic_id=message.topic_id,
     )
     if not edited:
-        topic = message.topic
-        TopicFollow.objects.bulk_create(  # one statement; an existing choice stays as it is
-            [
-                TopicFollow(user_id=user_id, topic_id=topic.pk)
-                for user_id in sorted({author_id, topic.created_by_id} - {None})
-            ],
-            ignore_conflicts=True,
-        )
-        followers = (
-            TopicFollow.objects.filter(topic_id=topic.pk, following=True)
-            .exclude(user_id__in=[author_id, *mentioned])
-            .values_list("user_id", flat=True)
-        )
+        followers = _followers_to_tell(message, labels, skip={author_id, *mentioned})
         created += _notify(
-            _without_unread_reply(_visible_to(followers, labels, also=note), message, labels),
+            _visible_to(followers, labels, also=discussion),
             kind=NotificationKind.REPLY,
             labels=labels,
+            new=True,
             message=message,
             topic_id=message.topic_id,
         )
@@ -169,25 +161,56 @@ def message_posted(
     return created
 
 
-def _without_unread_reply(user_ids: list[int], message: Any, labels: ItemLabels) -> list[int]:
-    """One unread reply notification per follower and topic: a follower who still has an
+def _followers_to_tell(message: Any, labels: ItemLabels, *, skip: set[int]) -> list[int]:
+    """The topic's followers (but `skip`) to tell of a new message, who may then be told
+    only if they may see it; the poster and the topic's author are made followers first.
+
+    One unread reply notification per follower and topic: a follower who still has an
     unread one that they can see whenever they can see this message (not TLP:RED, level
     at most this one's) is not notified again until they read the topic. A busy topic
-    would otherwise write a row, and ring every follower's sockets, for every message."""
-    if not user_ids or labels.tlp == TLP.RED:
-        return user_ids
-    waiting = set(
-        Notification.objects.filter(
-            user_id__in=user_ids,
-            kind=NotificationKind.REPLY,
-            topic_id=message.topic_id,
-            read_at__isnull=True,
-            level__lte=labels.level,
+    would otherwise write a row, and ring every follower's sockets, for every message.
+
+    One query (the follows, each with whether it has such an unread reply) once the
+    poster follows the topic; the poster's first message there adds the insert.
+    """
+    topic = message.topic
+    starters = {message.author_id, topic.created_by_id} - {None}
+    follows = TopicFollow.objects.filter(topic_id=topic.pk)
+    if labels.tlp == TLP.RED:
+        follows = follows.annotate(waiting=Value(False))
+    else:
+        follows = follows.annotate(
+            waiting=Exists(
+                Notification.objects.filter(
+                    user_id=OuterRef("user_id"),
+                    kind=NotificationKind.REPLY,
+                    topic_id=topic.pk,
+                    read_at__isnull=True,
+                    level__lte=labels.level,
+                ).exclude(tlp=TLP.RED)
+            )
         )
-        .exclude(tlp=TLP.RED)
-        .values_list("user_id", flat=True)
+    rows = follows.values_list("user_id", "following", "waiting")
+    found = {
+        uid: (following, waiting)
+        for uid, following, waiting in rows.filter(Q(following=True) | Q(user_id__in=starters))
+    }
+    missing = starters - found.keys()
+    if missing:
+        TopicFollow.objects.bulk_create(  # one statement; an existing choice stays as it is
+            [TopicFollow(user_id=user_id, topic_id=topic.pk) for user_id in sorted(missing)],
+            ignore_conflicts=True,
+        )
+        if missing - skip:  # what the insert left (a choice made meanwhile stays)
+            found.update(
+                (uid, (following, waiting))
+                for uid, following, waiting in rows.filter(user_id__in=missing - skip)
+            )
+    return sorted(
+        uid
+        for uid, (following, waiting) in found.items()
+        if following and not waiting and uid not in skip
     )
-    return [uid for uid in user_ids if uid not in waiting]
 
 
 def document_added(*, document: Any, labels: ItemLabels) -> list[Notification]:
