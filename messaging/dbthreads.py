@@ -3,13 +3,14 @@
 `channels.db.database_sync_to_async` runs every call on one thread per process (Django's
 "thread-sensitive" mode), so all sockets of a process queue behind each other's database
 round trips: the load test found posts timing out at 500 users while the process used
-under half a core. On PostgreSQL the sockets' work runs on a small pool of threads
-instead (`MESSAGING_DB_THREADS`, default 4), each with its own persistent connection, so
-round trips overlap, and keep their connections between calls (requests do not: see
-workspace/settings.py). Nothing shares a transaction across calls, and ordering never
-depended on the thread: seqs are assigned under a row lock in the database and each
-socket delivers under its own asyncio lock. SQLite keeps the single thread (one writer
-at a time is all it allows).
+under half a core. The sockets' work runs on a small pool of threads instead
+(`MESSAGING_DB_THREADS`; by default 4 on PostgreSQL, so round trips overlap, and 1 on
+SQLite, which allows one writer at a time), each with its own persistent connection,
+kept between calls (requests do not keep theirs: see workspace/settings.py). Reconnecting
+at every call cost SQLite about a third of a 10-member fan-out (bench/bench_fanout.py:
+p50 78 -> 54 ms). Nothing shares a transaction across calls, and ordering never depended
+on the thread: seqs are assigned under a row lock in the database and each socket
+delivers under its own asyncio lock.
 """
 
 from __future__ import annotations
@@ -21,12 +22,11 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from asgiref.sync import SyncToAsync
-from channels.db import database_sync_to_async
 from django.conf import settings
 from django.db import connection, connections
 
 _lock = threading.Lock()
-_pool: ThreadPoolExecutor | None = None
+_pools: dict[int, ThreadPoolExecutor] = {}
 
 
 def db_threads() -> int:
@@ -37,11 +37,10 @@ def db_threads() -> int:
 
 
 def _executor(size: int) -> ThreadPoolExecutor:
-    global _pool
     with _lock:
-        if _pool is None:
-            _pool = ThreadPoolExecutor(max_workers=size, thread_name_prefix="ws-db")
-        return _pool
+        if size not in _pools:
+            _pools[size] = ThreadPoolExecutor(max_workers=size, thread_name_prefix="ws-db")
+        return _pools[size]
 
 
 def _on_own_connection(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
@@ -66,12 +65,9 @@ def _on_own_connection(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any
 
 
 def in_db_thread(fn: Callable[..., Any]) -> Callable[..., Awaitable[Any]]:
-    """Like `database_sync_to_async(fn)`, on the pool when there is one."""
-    size = db_threads()
-    if size <= 1:
-        return database_sync_to_async(fn)
+    """Like `database_sync_to_async(fn)`, on the sockets' own threads."""
     return SyncToAsync(
         functools.partial(_on_own_connection, fn),
         thread_sensitive=False,
-        executor=_executor(size),
+        executor=_executor(db_threads()),
     )
