@@ -206,7 +206,7 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
 
     async def _write(self, fn: Any, frame: protocol.Frame) -> None:
         """Run a write (fresh access check inside), deliver its event, then ack."""
-        result = await in_db_thread(fn)(self.user, frame)
+        result = await in_db_thread(handlers.in_frame)(fn, self.user, frame)
         if frame.space_id in self.scanned:
             await self._catch_up(frame.space_id)  # the writer sees its own event at once
         await self._ack(frame, **result)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import time
+from collections.abc import Callable
 from importlib import import_module
 from typing import Any
 
@@ -21,8 +22,21 @@ from django.utils.crypto import constant_time_compare
 from messaging import selectors, services
 from messaging.models import Message
 from messaging.protocol import Frame
-from networks.access import Action, access_space, clearance_in_effect, user_has_completed_mfa
+from networks.access import (
+    Action,
+    access_space,
+    clearance_in_effect,
+    frame_user,
+    user_has_completed_mfa,
+)
 from networks.models import Membership, MembershipStatus
+
+
+def in_frame(fn: Callable[[Any, Frame], Any], user: Any, frame: Frame) -> Any:
+    """Run a write frame's handler with a user object of the frame's own (see
+    networks.access.frame_user): the handler's access check and the service's read the
+    database once between them, and the next frame reads afresh."""
+    return fn(frame_user(user), frame)
 
 
 def display_name(user: Any) -> str:

@@ -14,6 +14,7 @@ django-guardian object permissions, kept in step with the role by networks.permi
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -65,7 +66,20 @@ def access_space(user: Any, space_id: int, *, action: Action = Action.VIEW) -> M
     """The user's active membership in the space, if it grants `action`; else PermissionDenied.
 
     Called from views, from the consumer on every inbound frame, and again in services.
+    Within one socket frame (see `frame_user`) the answer is read once and the service's
+    repeat of the handler's check costs nothing; anywhere else it is read every time.
     """
+    cache = getattr(user, REQUEST_CACHE_ATTR, None)
+    answers = cache.get(FRAME_ACCESS_KEY) if isinstance(cache, dict) else None
+    if answers is not None and (space_id, str(action)) in answers:
+        return answers[(space_id, str(action))]
+    membership = _read_access(user, space_id, action)
+    if answers is not None:
+        answers[(space_id, str(action))] = membership
+    return membership
+
+
+def _read_access(user: Any, space_id: int, action: Action) -> Membership:
     if not user_has_completed_mfa(user):
         raise PermissionDenied
     membership = (
@@ -134,6 +148,23 @@ def access_item(user: Any, item: ItemLabels, *, action: Action = Action.VIEW) ->
 
 
 REQUEST_CACHE_ATTR = "_workspace_request_cache"
+FRAME_ACCESS_KEY = "frame_access"  # in the cache of a socket frame's user only
+
+
+def frame_user(user: Any) -> Any:
+    """The user object for one inbound socket frame, as RequireMFAMiddleware makes one per
+    request: a copy of the socket's user that remembers, for this frame only, the MFA
+    check, the memberships and each access that `access_space` granted (a refusal ends
+    the frame). A frame runs one handler and its service, and neither
+    changes the acting user's own membership; the next frame reads everything afresh, so
+    a removal or a lowered clearance applies from the next frame on."""
+    from workspace.accounts.adapter import MFA_CHECKED_ATTR, user_has_mfa
+
+    fresh = copy.copy(user)
+    fresh.__dict__.pop(MFA_CHECKED_ATTR, None)
+    setattr(fresh, MFA_CHECKED_ATTR, user_has_mfa(fresh))
+    setattr(fresh, REQUEST_CACHE_ATTR, {FRAME_ACCESS_KEY: {}})
+    return fresh
 
 
 def _clearances_in_effect(user: Any) -> list[tuple[int, int]]:

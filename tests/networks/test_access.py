@@ -3,6 +3,7 @@
 from datetime import timedelta
 
 import pytest
+from django.core.exceptions import PermissionDenied
 from django.utils import timezone
 
 from networks.access import ItemLabels, can_see_item, delivery_memberships
@@ -55,3 +56,52 @@ def test_deactivated_user_is_not_delivered(world):
     user.is_active = False
     user.save()
     assert user.pk not in delivery_memberships(space_id=world["space"].pk, user_ids=[user.pk])
+
+
+# --- One socket frame reads access once ------------------------------------------------
+
+
+def test_a_frame_reads_an_access_once_and_the_next_frame_reads_afresh(
+    world, django_assert_num_queries
+):
+    from networks.access import Action, access_space, frame_user
+    from networks.models import MembershipStatus
+    from networks.services import membership_set
+
+    user, space = world["users"]["member_secret"], world["space"]
+    access_space(user, space.pk, action=Action.POST)  # the permission's pk, read once per process
+    frame = frame_user(user)  # the MFA check: one query, once per frame
+    with django_assert_num_queries(2):  # the membership and the grant
+        first = access_space(frame, space.pk, action=Action.POST)
+    with django_assert_num_queries(0):  # the service repeats the handler's check
+        assert access_space(frame, space.pk, action=Action.POST) is first
+    with pytest.raises(PermissionDenied):  # another action is its own answer
+        access_space(frame, space.pk, action=Action.MODERATE)
+    with django_assert_num_queries(3):  # a plain user object reads every time
+        access_space(user, space.pk, action=Action.POST)
+    membership_set(
+        space=space,
+        user=user,
+        clearance=3,
+        status=MembershipStatus.SUSPENDED,
+        acting_user=world["users"]["network_admin"],
+    )
+    with pytest.raises(PermissionDenied):  # the next frame sees the suspension
+        access_space(frame_user(user), space.pk, action=Action.POST)
+
+
+def test_a_refusal_is_not_remembered_and_a_frame_does_not_outlive_mfa(world):
+    from allauth.mfa.models import Authenticator
+
+    from networks.access import Action, access_space, frame_user
+
+    user, space = world["users"]["non_member"], world["space"]
+    frame = frame_user(user)
+    with pytest.raises(PermissionDenied):
+        access_space(frame, space.pk, action=Action.VIEW)
+    assert frame._workspace_request_cache["frame_access"] == {}
+    member = world["users"]["member_open"]
+    access_space(frame_user(member), space.pk, action=Action.VIEW)
+    Authenticator.objects.filter(user=member).delete()
+    with pytest.raises(PermissionDenied):
+        access_space(frame_user(member), space.pk, action=Action.VIEW)
