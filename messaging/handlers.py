@@ -91,9 +91,11 @@ def session_users(_key: Any, items: list[tuple[str | None, int]]) -> list[Any | 
     from django.contrib.sessions.models import Session
 
     keys = {key for key, _ in items if key}
-    rows = Session.objects.filter(session_key__in=keys, expire_date__gt=timezone.now())
+    rows = Session.objects.filter(
+        session_key__in=keys, expire_date__gt=timezone.now()
+    ).values_list("session_key", "session_data")  # no model instance per session
     decoder = SessionStore()
-    data = {row.session_key: decoder.decode(row.session_data) for row in rows}
+    data = {session_key: decoder.decode(session_data) for session_key, session_data in rows}
     users = {
         user.pk: user
         for user in get_user_model().objects.filter(
