@@ -584,8 +584,8 @@ def _base_values(
 
 @dataclass(frozen=True)
 class _Reusable:
-    messages: _Statement | None  # None: no message rows for this shape
-    small: _Statement | None  # the other kinds
+    messages: _Statement | None  # None: messages are not searched
+    small: _Statement | None  # the other kinds; None: only messages are searched
     date_marks: tuple[datetime | None, datetime | None]  # as _candidates bound them
 
     def values(
@@ -609,7 +609,9 @@ _STATEMENTS: dict[_Shape, _Reusable] = {}
 STATEMENTS_KEPT = 256
 
 
-def _compile(queryset: QuerySet | None, marks: dict[Hashable, Any]) -> _Statement | None:
+def _compile(queryset: QuerySet | None, marks: dict[Hashable, bool]) -> _Statement | None:
+    """The queryset's SQL with the positions of the marks (`marks`: whether each must be
+    there); _NotReusable if a required mark did not become a parameter."""
     if queryset is None:
         return None
     try:
@@ -685,10 +687,8 @@ def _fetchers(
             values = reusable.values(user.pk, groups, words, filters)
             messages, small = reusable.messages, reusable.small
             return (
-                (lambda: messages.run(values) if messages else [])
-                if Kind.MESSAGE in shape.kinds
-                else None,
-                lambda: small.run(values) if small else [],
+                (lambda: messages.run(values)) if messages is not None else None,
+                (lambda: small.run(values)) if small is not None else list,
             )
     messages_qs, small_qs = _querysets(sources, visible, words, filters)
     return (
