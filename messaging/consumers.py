@@ -26,6 +26,7 @@ from messaging.batching import batched, batched_group
 from messaging.dbthreads import in_db_thread
 from messaging.events import PRESENCE, TYPING, event_frame, send_ephemeral, space_group
 from messaging.selectors import visible_events_after, visible_events_after_many
+from networks.access import frame_user
 from workspace.realtime import user_group
 
 # Frames that are the user's own activity: they refresh the session's idle timeout.
@@ -135,12 +136,12 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
             data = protocol.decode(text_data, max_bytes=self.limits.max_frame_bytes)
             ref = protocol.ref_of(data)
             frame = protocol.parse(data)
-            if not await self._session_valid(force=True):
+            # Every frame re-checks the session first; a write frame does it in the same
+            # database call as the write (`_write`), before writing.
+            if frame.type not in ACTIVE_FRAMES and not await self._session_valid(force=True):
                 return
             if frame.type != "hello" and not self.hello_done:
                 raise protocol.ProtocolError("hello_required", "Send hello first.", ref)
-            if frame.type in ACTIVE_FRAMES:
-                await self._touch_session()
             await getattr(self, f"_on_{frame.type}")(frame)
         except protocol.ProtocolError as exc:
             await self.send_json(protocol.error_frame(exc.code, exc.message, exc.ref or ref))
@@ -205,10 +206,23 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         await self._ack(frame, spaces={str(s): v for s, v in self.scanned.items()})
 
     async def _write(self, fn: Any, frame: protocol.Frame) -> None:
-        """Run a write (fresh access check inside), deliver its event, then ack."""
-        result = await in_db_thread(handlers.in_frame)(fn, self.user, frame)
+        """Check the session, run the write (fresh access check inside), deliver its
+        event, then ack."""
+        user, result = await in_db_thread(handlers.checked_write)(
+            fn, (self.session_key, self.user_id), frame
+        )
+        if user is None:
+            await self._close(CLOSE_UNAUTHENTICATED)
+            return
+        self.user = user
+        self.session_checked_at = asyncio.get_running_loop().time()
+        await self._touch_session()  # the user's own activity (at most a write a minute)
         if frame.space_id in self.scanned:
-            await self._catch_up(frame.space_id)  # the writer sees its own event at once
+            # The writer sees its own event at once. A post's seq has committed, with every
+            # seq before it (assigned under the space's row lock): a doorbell's window, so
+            # the read joins the other sockets' batch and skips the head query.
+            upto = result.get("seq") if isinstance(result.get("seq"), int) else None
+            await self._catch_up(frame.space_id, upto=upto)
         await self._ack(frame, **result)
 
     async def _on_post(self, frame: protocol.Frame) -> None:
@@ -467,8 +481,10 @@ class _Frames:
 def _frames_after(
     user: Any, space_id: int, after: int, limit: int, upto: int | None = None
 ) -> _Frames:
+    # One user object for the call (networks.access.frame_user): the MFA check and the
+    # memberships are read once for both filters, and afresh at the next call.
     batch = visible_events_after(
-        user=user, space_id=space_id, after_seq=after, limit=limit, upto=upto
+        user=frame_user(user), space_id=space_id, after_seq=after, limit=limit, upto=upto
     )
     return _Frames(batch.head, [event_frame(e) for e in batch.events], batch.overflow)
 

@@ -39,6 +39,21 @@ def in_frame(fn: Callable[[Any, Frame], Any], user: Any, frame: Frame) -> Any:
     return fn(frame_user(user), frame)
 
 
+def checked_write(
+    fn: Callable[[Any, Frame], Any], session: tuple[str | None, int], frame: Frame
+) -> tuple[Any | None, Any]:
+    """The socket's session check and a write frame, in one trip to a database thread.
+
+    Returns (the fresh user, the handler's result), or (None, None) without writing when
+    the session no longer holds (`session_users`: logout, ended, expired, password
+    changed, account disabled): the same check every other frame gets first, in order.
+    """
+    user = session_users(None, [session])[0]
+    if user is None:
+        return None, None
+    return user, in_frame(fn, user, frame)
+
+
 def display_name(user: Any) -> str:
     return user.display_name or user.email
 

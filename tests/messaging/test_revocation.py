@@ -255,3 +255,32 @@ async def test_activity_does_not_revive_an_ended_session(room):
 
     assert not await database_sync_to_async(Session.objects.filter(session_key=key).exists)()
     await sock.close()
+
+
+@pytest.mark.parametrize("how", ["logout", "disabled"])
+async def test_a_write_frame_right_after_the_session_ended_is_not_written(room, monkeypatch, how):
+    """A write frame checks the session in the same database call, before writing: with
+    no doorbell and within the second a socket may trust its last check, the post is
+    still refused, nothing is stored, and the socket closes."""
+    from messaging.models import Message
+
+    monkeypatch.setattr("workspace.realtime.get_channel_layer", lambda: None)
+    user = room["users"]["open"]
+    client, sock = await _socket(user)
+
+    def end() -> None:
+        if how == "logout":
+            client.logout()
+        else:
+            user.is_active = False
+            user.save()
+
+    await database_sync_to_async(end)()
+    frame = _post_frame(room)
+    await sock.send(frame)
+    assert await _closed_within(sock) == 4401
+    stored = database_sync_to_async(
+        Message.objects.filter(client_id=frame["client_id"]).exists
+    )
+    assert not await stored()
+    await sock.close()
