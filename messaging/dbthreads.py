@@ -15,6 +15,7 @@ delivers under its own asyncio lock.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import threading
 from collections.abc import Awaitable, Callable
@@ -24,6 +25,8 @@ from typing import Any
 from asgiref.sync import SyncToAsync
 from django.conf import settings
 from django.db import connection, connections
+
+from workspace.realtime import SOCKET_LOOP
 
 _lock = threading.Lock()
 _pools: dict[int, ThreadPoolExecutor] = {}
@@ -66,8 +69,21 @@ def _on_own_connection(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any
 
 def in_db_thread(fn: Callable[..., Any]) -> Callable[..., Awaitable[Any]]:
     """Like `database_sync_to_async(fn)`, on the sockets' own threads."""
-    return SyncToAsync(
+    call = SyncToAsync(
         functools.partial(_on_own_connection, fn),
         thread_sensitive=False,
         executor=_executor(db_threads()),
     )
+
+    @functools.wraps(fn)
+    async def run(*args: Any, **kwargs: Any) -> Any:
+        # Doorbells that `fn` sends after a commit go to this loop without waiting
+        # (workspace.realtime.group_send_many). SyncToAsync runs `fn` in a copy of
+        # this context.
+        token = SOCKET_LOOP.set(asyncio.get_running_loop())
+        try:
+            return await call(*args, **kwargs)
+        finally:
+            SOCKET_LOOP.reset(token)
+
+    return run

@@ -13,11 +13,11 @@ import re
 import time
 from typing import TYPE_CHECKING, Any
 
-from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
 
 from networks.clearance import level_name
+from workspace.realtime import group_send_many
 
 if TYPE_CHECKING:
     from messaging.models import Event
@@ -67,14 +67,8 @@ def doorbell(event: Event, recipient_ids: list[int]) -> dict[str, Any]:
 
 def _group_send(group: str, message: dict[str, Any]) -> None:
     layer = get_channel_layer()
-    if layer is None:
-        return
-    try:
-        async_to_sync(layer.group_send)(group, message)
-    except Exception:  # noqa: BLE001 - a layer outage must never undo a committed write
-        import logging
-
-        logging.getLogger(__name__).warning("doorbell for %s not sent", group, exc_info=True)
+    if layer is not None:  # a layer outage never undoes a committed write: logged only
+        group_send_many([(group, message)], layer=layer)
 
 
 def broadcast_on_commit(event: Event, *, recipient_ids: list[int] | None = None) -> None:

@@ -6,18 +6,75 @@ the per-user group) close or re-subscribe. networks never imports messaging.
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
+import logging
 import re
+from collections.abc import Iterable
+from contextvars import ContextVar
 from typing import Any
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
 
+logger = logging.getLogger(__name__)
+
 
 def user_group(user_id: int) -> str:
     name = f"user.{int(user_id)}"
     assert re.fullmatch(r"[a-zA-Z0-9._-]+", name)
     return name
+
+
+# The event loop of the socket whose database thread is running (messaging.dbthreads sets
+# it): doorbells sent from there are handed to that loop without waiting for them.
+SOCKET_LOOP: ContextVar[asyncio.AbstractEventLoop | None] = ContextVar("socket_loop", default=None)
+_in_flight: set[concurrent.futures.Future[None]] = set()
+
+
+def group_send_many(messages: Iterable[tuple[str, dict[str, Any]]], *, layer: Any = None) -> None:
+    """Send channel-layer doorbells from synchronous code: in one batch, concurrently.
+
+    A failed send is logged, never raised: the write it announces has committed, and
+    sockets also poll the database. From a socket's database thread (`SOCKET_LOOP`) the
+    batch is handed to the socket's event loop and the thread goes on (the writer's ack
+    does not wait for other users' doorbells); anywhere else (a request, a command) it is
+    sent before returning. One `async_to_sync` per message cost a post in a 50-member
+    space about 50 hops to the loop and 50 sequential Redis round trips (the unread
+    count rings), all inside the writer's wait for its ack.
+    """
+    batch = list(messages)
+    layer = layer if layer is not None else get_channel_layer()
+    if layer is None or not batch:
+        return
+
+    async def send_all() -> None:
+        results = await asyncio.gather(
+            *(layer.group_send(group, message) for group, message in batch),
+            return_exceptions=True,
+        )
+        failed = [group for (group, _), r in zip(batch, results, strict=True) if r is not None]
+        if failed:
+            logger.warning("doorbells not sent to %d group(s), e.g. %s", len(failed), failed[0])
+
+    loop = SOCKET_LOOP.get()
+    if loop is not None and loop.is_running() and not _on_loop_thread(loop):
+        future = asyncio.run_coroutine_threadsafe(send_all(), loop)
+        _in_flight.add(future)
+        future.add_done_callback(_in_flight.discard)
+        return
+    try:
+        async_to_sync(send_all)()
+    except Exception:  # noqa: BLE001 - a layer outage must never undo a committed write
+        logger.warning("doorbells not sent to %d group(s)", len(batch), exc_info=True)
+
+
+def _on_loop_thread(loop: asyncio.AbstractEventLoop) -> bool:
+    try:
+        return asyncio.get_running_loop() is loop
+    except RuntimeError:
+        return False
 
 
 def notify_user_on_commit(user_id: int, *, reason: str, space_id: int | None = None) -> None:

@@ -12,8 +12,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
@@ -38,7 +36,7 @@ from workspace.notifications.models import (
     NotificationPreference,
     TopicFollow,
 )
-from workspace.realtime import user_group
+from workspace.realtime import group_send_many, user_group
 
 # The channel-layer message the consumer forwards as a `notification` frame.
 COUNT_MESSAGE_TYPE = "notification.count"
@@ -51,12 +49,10 @@ def push_counts(user_ids: Iterable[int]) -> None:
     """Ring each user's sockets: their unread count changed. The doorbell carries nothing;
     each open socket counts for its own user (batched per process), so the writer's
     transaction never pays one count query per follower, and users with no socket open
-    cost nothing."""
-    layer = get_channel_layer()
-    if layer is None:
-        return
-    for user_id in sorted(set(user_ids)):
-        async_to_sync(layer.group_send)(user_group(user_id), {"type": COUNT_MESSAGE_TYPE})
+    cost nothing. All the rings go in one batch (`workspace.realtime.group_send_many`)."""
+    group_send_many(
+        (user_group(user_id), {"type": COUNT_MESSAGE_TYPE}) for user_id in sorted(set(user_ids))
+    )
 
 
 def push_counts_on_commit(user_ids: Iterable[int]) -> None:

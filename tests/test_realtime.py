@@ -1,0 +1,97 @@
+"""workspace.realtime.group_send_many: doorbells in one batch; from a socket's database
+thread they are handed to the socket's loop without the thread waiting; failures are
+logged, never raised."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+
+import pytest
+from channels.layers import get_channel_layer
+
+from messaging.dbthreads import in_db_thread
+from workspace.realtime import group_send_many
+
+class _SlowLayer:
+    """Records sends; each takes `delay` seconds on the event loop."""
+
+    def __init__(self, delay: float = 0.0, fail: set[str] | None = None) -> None:
+        self.delay, self.fail = delay, fail or set()
+        self.sent: list[tuple[str, dict]] = []
+        self.threads: set[int] = set()
+
+    async def group_send(self, group: str, message: dict) -> None:
+        self.threads.add(threading.get_ident())
+        await asyncio.sleep(self.delay)
+        if group in self.fail:
+            raise ConnectionError("layer down")
+        self.sent.append((group, message))
+
+
+@pytest.mark.asyncio
+async def test_from_a_socket_thread_the_sends_do_not_hold_the_thread():
+    layer = _SlowLayer(delay=0.3)
+    messages = [(f"user.{i}", {"type": "notification.count"}) for i in range(20)]
+
+    def send() -> float:
+        t0 = time.monotonic()
+        group_send_many(messages, layer=layer)
+        return time.monotonic() - t0
+
+    took = await in_db_thread(send)()
+    assert took < 0.15  # 20 sends of 0.3 s each: not waited for, not sequential
+    for _ in range(50):
+        if len(layer.sent) == 20:
+            break
+        await asyncio.sleep(0.05)
+    assert sorted(g for g, _ in layer.sent) == sorted(g for g, _ in messages)
+    assert layer.threads == {threading.get_ident()}  # run on the socket's own loop
+
+
+def test_from_synchronous_code_the_sends_are_done_before_returning():
+    layer = _SlowLayer(delay=0.05)
+    messages = [(f"user.{i}", {"type": "notification.count"}) for i in range(10)]
+    group_send_many(messages, layer=layer)
+    assert len(layer.sent) == 10
+
+
+@pytest.mark.asyncio
+async def test_a_failed_send_is_logged_and_the_others_still_go(caplog):
+    layer = _SlowLayer(fail={"user.2"})
+    messages = [(f"user.{i}", {"type": "x"}) for i in range(4)]
+    with caplog.at_level(logging.WARNING, logger="workspace.realtime"):
+        await in_db_thread(lambda: group_send_many(messages, layer=layer))()
+        for _ in range(50):
+            if len(layer.sent) == 3 and caplog.records:
+                break
+            await asyncio.sleep(0.02)
+    assert sorted(g for g, _ in layer.sent) == ["user.0", "user.1", "user.3"]
+    assert "doorbells not sent to 1 group(s), e.g. user.2" in caplog.text
+
+
+def test_a_layer_that_raises_outright_is_logged_not_raised(caplog):
+    class Broken:
+        def group_send(self, group, message):
+            raise RuntimeError("no layer")
+
+    with caplog.at_level(logging.WARNING, logger="workspace.realtime"):
+        group_send_many([("user.1", {"type": "x"})], layer=Broken())
+    assert "doorbells not sent" in caplog.text
+
+
+@pytest.mark.asyncio
+async def test_the_real_layer_delivers_the_batch():
+    layer = get_channel_layer()
+    channels = [await layer.new_channel() for _ in range(3)]
+    for i, name in enumerate(channels):
+        await layer.group_add(f"user.{9000 + i}", name)
+    await in_db_thread(
+        lambda: group_send_many(
+            [(f"user.{9000 + i}", {"type": "notification.count", "i": i}) for i in range(3)]
+        )
+    )()
+    received = [await asyncio.wait_for(layer.receive(name), 2) for name in channels]
+    assert [m["i"] for m in received] == [0, 1, 2]
