@@ -270,11 +270,12 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
             if upto is not None and upto <= after:
                 return
             if upto is not None:
-                # A doorbell: every socket of the space asks for the same window.
+                # A doorbell: the sockets of the space that ask within one batching window
+                # share one read, whatever their own last seq.
                 batch = await batched_group(
                     _frames_after_group,
-                    (space_id, after, self.limits.resync_gap, upto),
-                    self.user,
+                    (space_id, self.limits.resync_gap),
+                    (self.user, after, upto),
                 )
             else:
                 batch = await batched(
@@ -489,12 +490,18 @@ def _frames_after(
     return _Frames(batch.head, [event_frame(e) for e in batch.events], batch.overflow)
 
 
-def _frames_after_group(key: tuple[int, int, int, int], users: list[Any]) -> list[_Frames]:
-    """`_frames_after` for every socket waiting on the same doorbell; each event is
-    serialised once, however many sockets receive it."""
-    space_id, after, limit, upto = key
+def _frames_after_group(key: tuple[int, int], items: list[tuple[Any, int, int]]) -> list[_Frames]:
+    """`_frames_after` for every socket of a space waiting on a doorbell in one batch:
+    (user, last seq examined, a committed head). Each socket's head is committed with
+    every seq before it, so the newest of them is too, and every socket reads up to it.
+    Each event is serialised once, however many sockets receive it."""
+    space_id, limit = key
+    upto = max(head for _, _, head in items)
     batches = visible_events_after_many(
-        users=users, space_id=space_id, after_seq=after, limit=limit, upto=upto
+        windows=[(user, after) for user, after, _ in items],
+        space_id=space_id,
+        limit=limit,
+        upto=upto,
     )
     frames: dict[int, dict[str, Any]] = {}
     result = []

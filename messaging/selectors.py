@@ -149,27 +149,30 @@ def visible_events_after(
 
 
 def visible_events_after_many(
-    *, users: list[Any], space_id: int, after_seq: int, limit: int, upto: int
+    *, windows: list[tuple[Any, int]], space_id: int, limit: int, upto: int
 ) -> list[EventBatch]:
-    """`visible_events_after` for many users with the same window, in three queries.
+    """`visible_events_after` for many (user, after_seq) windows up to one committed
+    head, in three queries.
 
-    A doorbell brings every socket of the space the same window. The events are read
-    once, the users' memberships once (`networks.access.delivery_memberships`), and each
-    user gets the events `can_see_item` allows: the same rule as the SQL filter.
+    Doorbells bring the sockets of a space windows that overlap: each socket's own last
+    seq, up to a head that has committed with everything before it (the newest doorbell
+    of the batch will do for all). The events after the lowest seq are read once, the
+    users' memberships once (`networks.access.delivery_memberships`), and each user gets
+    the events of their own window that `can_see_item` allows: the same rule as the SQL
+    filter.
     """
-    if upto <= after_seq:
-        return [EventBatch(head=upto, events=[], overflow=False) for _ in users]
+    first = min((after for _, after in windows), default=upto)
+    if upto <= first:
+        return [EventBatch(head=upto, events=[], overflow=False) for _ in windows]
     events = list(
-        Event.objects.filter(space_id=space_id, seq__gt=after_seq, seq__lte=upto).order_by("seq")[
+        Event.objects.filter(space_id=space_id, seq__gt=first, seq__lte=upto).order_by("seq")[
             : limit + 1
         ]
     )
     if len(events) > limit:  # rare: fall back to the per-user query, which counts exactly
         return [
-            visible_events_after(
-                user=u, space_id=space_id, after_seq=after_seq, limit=limit, upto=upto
-            )
-            for u in users
+            visible_events_after(user=u, space_id=space_id, after_seq=after, limit=limit, upto=upto)
+            for u, after in windows
         ]
     recipients = _red_recipients(Event, [e.pk for e in events if e.tlp == TLP.RED])
     labels = [
@@ -183,15 +186,16 @@ def visible_events_after_many(
         for e in events
     ]
     discussions = _note_labels_by_topic({e.topic_id for e in events if e.topic_id})
-    memberships = delivery_memberships(space_id=space_id, user_ids=[u.pk for u in users])
+    memberships = delivery_memberships(space_id=space_id, user_ids=[u.pk for u, _ in windows])
     batches = []
-    for user in users:
+    for user, after in windows:
         membership = memberships.get(user.pk)
         visible = (
             [
                 e
                 for e, label in zip(events, labels, strict=True)
-                if can_see_item(membership, label)
+                if e.seq > after
+                and can_see_item(membership, label)
                 and (
                     e.topic_id not in discussions
                     or can_see_item(membership, discussions[e.topic_id])

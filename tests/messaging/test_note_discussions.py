@@ -50,7 +50,7 @@ def _sees_discussion(world, who, topic) -> bool:
     replay = selectors.visible_events_after(user=user, space_id=space_id, after_seq=0,
                                             limit=1000)
     replayed = [e for e in replay.events if e.topic_id == topic.pk]
-    live = selectors.visible_events_after_many(users=[user], space_id=space_id, after_seq=0,
+    live = selectors.visible_events_after_many(windows=[(user, 0)], space_id=space_id,
                                                limit=1000, upto=replay.head)[0]
     assert [e.pk for e in live.events] == [e.pk for e in replay.events], who
     try:
