@@ -15,7 +15,6 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import HASH_SESSION_KEY, SESSION_KEY, get_user_model
-from django.core.exceptions import PermissionDenied
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare
 
@@ -27,9 +26,9 @@ from networks.access import (
     access_space,
     clearance_in_effect,
     frame_user,
+    granted_memberships,
     user_has_completed_mfa,
 )
-from networks.models import Membership, MembershipStatus
 
 
 def in_frame(fn: Callable[[Any, Frame], Any], user: Any, frame: Frame) -> Any:
@@ -143,17 +142,10 @@ def _session_user(data: dict[str, Any], user_id: int, user: Any | None) -> Any |
 
 def visible_spaces(user: Any) -> dict[int, int]:
     """{space id: clearance in effect} for every space the user may view now."""
-    found = {}
-    candidates = Membership.objects.filter(
-        user_id=user.pk, status=MembershipStatus.ACTIVE
-    ).values_list("space_id", flat=True)
-    for space_id in candidates:
-        try:
-            membership = access_space(user, space_id, action=Action.VIEW)
-        except PermissionDenied:
-            continue
-        found[space_id] = clearance_in_effect(membership)
-    return found
+    return {
+        space_id: clearance_in_effect(membership)
+        for space_id, membership in granted_memberships(user, action=Action.VIEW).items()
+    }
 
 
 def heads(space_ids: list[int]) -> dict[int, int]:

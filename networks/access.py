@@ -8,8 +8,11 @@ A user may see an item in a space when all of these hold:
   * for TLP:RED items, the user is the author or a named recipient.
 
 The rule is encoded twice below, once for one object (`access_space`, `access_item`)
-and once as a queryset filter (`filter_visible`), and nowhere else. Role grants are
-django-guardian object permissions, kept in step with the role by networks.permissions.
+and once as a queryset filter (`filter_visible`), and nowhere else. The batch forms
+(`granted_memberships`: one user's spaces; `delivery_memberships` + `can_see_item`: many
+users of one space) run the same checks on rows read together; tests hold each to the
+one-object form. Role grants are django-guardian object permissions, kept in step with
+the role by networks.permissions.
 """
 
 from __future__ import annotations
@@ -95,6 +98,23 @@ def _read_access(user: Any, space_id: int, action: Action) -> Membership:
     if not granted:
         raise PermissionDenied
     return membership
+
+
+def granted_memberships(user: Any, *, action: Action = Action.VIEW) -> dict[int, Membership]:
+    """`access_space` for all the user's spaces at once: {space id: membership} for each
+    active membership that grants `action`, in two queries (MFA, then the memberships
+    with the grant) instead of three per space. The same checks as `_read_access`."""
+    if not user_has_completed_mfa(user):
+        return {}
+    granted = SpaceUserObjectPermission.objects.filter(
+        user_id=user.pk,
+        content_object_id=OuterRef("space_id"),
+        permission_id=permission_id(str(action)),
+    )
+    memberships = Membership.objects.filter(
+        user_id=user.pk, status=MembershipStatus.ACTIVE
+    ).filter(Exists(granted))
+    return {m.space_id: m for m in memberships}
 
 
 @dataclass(frozen=True)

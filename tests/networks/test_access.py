@@ -6,7 +6,14 @@ import pytest
 from django.core.exceptions import PermissionDenied
 from django.utils import timezone
 
-from networks.access import ItemLabels, can_see_item, delivery_memberships
+from networks.access import (
+    Action,
+    ItemLabels,
+    access_space,
+    can_see_item,
+    delivery_memberships,
+    granted_memberships,
+)
 from networks.clearance import TLP
 
 pytestmark = pytest.mark.django_db
@@ -105,3 +112,36 @@ def test_a_refusal_is_not_remembered_and_a_frame_does_not_outlive_mfa(world):
     Authenticator.objects.filter(user=member).delete()
     with pytest.raises(PermissionDenied):
         access_space(frame_user(member), space.pk, action=Action.VIEW)
+
+
+# --- All of a user's spaces at once -----------------------------------------------------
+
+
+@pytest.mark.parametrize("action", list(Action))
+def test_granted_memberships_agree_with_access_space(world, action):
+    """The batch form gives exactly the spaces `access_space` grants, for every user of
+    the world (observer, each clearance, expired, suspended, removed, invited, no MFA,
+    outsider, admin) and every action, with the same memberships."""
+    from networks.models import Space
+
+    spaces = list(Space.objects.all())
+    assert len(spaces) >= 2
+    users = [u for u in world["users"].values() if u is not None]
+    for user in users:
+        expected = {}
+        for space in spaces:
+            try:
+                expected[space.pk] = access_space(user, space.pk, action=action).pk
+            except PermissionDenied:
+                continue
+        got = {space_id: m.pk for space_id, m in granted_memberships(user, action=action).items()}
+        assert got == expected, (user.email, action)
+
+
+def test_granted_memberships_follow_a_change_at_once(world):
+    from networks.models import Membership, MembershipStatus
+
+    user, space = world["users"]["member_open"], world["space"]
+    assert space.pk in granted_memberships(user)
+    Membership.objects.filter(user=user, space=space).update(status=MembershipStatus.SUSPENDED)
+    assert space.pk not in granted_memberships(user)
