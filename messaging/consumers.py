@@ -260,9 +260,26 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         """Send every visible event after scanned[space_id], in order, exactly once.
 
         `upto`: a seq known to be committed with everything before it (a doorbell's).
+
+        When the session check is due (at most 1 s old, `_session_valid`), it runs beside
+        the read, in the same batch and thread hop, and nothing is sent unless it passes:
+        a doorbell's sockets then share one read instead of splitting into those that
+        checked first and those that did not.
         """
-        if not await self._session_valid():
-            return
+        loop = asyncio.get_running_loop()
+        check = None
+        if loop.time() - self.session_checked_at >= self.limits.session_check_seconds:
+            check = asyncio.ensure_future(self._session_valid())
+        try:
+            await self._catch_up_checked(space_id, upto, check)
+        finally:
+            if check is not None and not check.done():
+                with contextlib.suppress(Exception):
+                    await check  # an early return: the check still closes an ended session
+
+    async def _catch_up_checked(
+        self, space_id: int, upto: int | None, check: asyncio.Future[bool] | None
+    ) -> None:
         async with self.lock:
             after = self.scanned.get(space_id)
             if after is None or self.closed:
@@ -281,6 +298,10 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
                 batch = await batched(
                     _frames_after, self.user, space_id, after, self.limits.resync_gap, upto
                 )
+            if check is not None and not await check:
+                return  # the session ended: closed, nothing sent
+            if self.closed:
+                return
             if batch.overflow:
                 await self.send_json(
                     {"type": "resync", "space_id": space_id, "seq": batch.head, "reason": "gap"}
