@@ -11,6 +11,7 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.html import format_html_join
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -135,7 +136,11 @@ def _render_topic(
             "can_post": _can(request.user, membership.space_id, Action.POST),
             "head": selectors.space_head(space_id=membership.space_id),
             "clearance_name": level_name(clearance_in_effect(membership)),
-            "emoji_choices": Emoji.choices,
+            # Rendered once per page, not once per message: the options loop was a fifth
+            # of a 40-message page's time.
+            "emoji_options": format_html_join(
+                "", '<option value="{}">{}</option>', Emoji.choices
+            ),
         },
         status=status,
     )

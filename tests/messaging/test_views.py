@@ -203,6 +203,16 @@ def test_reaction_form(as_user, room):
     assert as_user("observer").post(url, {"emoji": "eyes"}).status_code == 403
 
 
+def test_every_message_offers_every_reaction(as_user, room):
+    from messaging.models import Emoji
+
+    first, second = post(room, "open", "one"), post(room, "open", "two")
+    body = as_user("restricted").get(_topic_url(room)).content.decode()
+    options = "".join(f'<option value="{value}">{label}</option>' for value, label in Emoji.choices)
+    for message in (first, second):
+        assert f'<select id="react-{message.pk}" name="emoji">{options}</select>' in body
+
+
 def test_pages_carry_no_inline_script_or_style(as_user, room):
     post(room, "open", "<script>alert(1)</script> [x](javascript:alert(1))")
     body = as_user("open").get(_topic_url(room)).content.decode()
