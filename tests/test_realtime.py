@@ -15,6 +15,7 @@ from channels.layers import get_channel_layer
 from messaging.dbthreads import in_db_thread
 from workspace.realtime import group_send_many
 
+
 class _SlowLayer:
     """Records sends; each takes `delay` seconds on the event loop."""
 
@@ -95,3 +96,26 @@ async def test_the_real_layer_delivers_the_batch():
     )()
     received = [await asyncio.wait_for(layer.receive(name), 2) for name in channels]
     assert [m["i"] for m in received] == [0, 1, 2]
+
+
+def test_a_batch_holds_at_most_a_few_layer_connections_at_once():
+    """Each send holds a pooled Redis connection; a pool that runs empty raises."""
+    from workspace.realtime import SEND_CONCURRENCY
+
+    class Counting(_SlowLayer):
+        def __init__(self) -> None:
+            super().__init__(delay=0.01)
+            self.now = self.peak = 0
+
+        async def group_send(self, group: str, message: dict) -> None:
+            self.now += 1
+            self.peak = max(self.peak, self.now)
+            try:
+                await super().group_send(group, message)
+            finally:
+                self.now -= 1
+
+    layer = Counting()
+    group_send_many([(f"user.{i}", {"type": "x"}) for i in range(50)], layer=layer)
+    assert len(layer.sent) == 50
+    assert 1 < layer.peak <= SEND_CONCURRENCY

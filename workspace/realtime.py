@@ -31,6 +31,7 @@ def user_group(user_id: int) -> str:
 # it): doorbells sent from there are handed to that loop without waiting for them.
 SOCKET_LOOP: ContextVar[asyncio.AbstractEventLoop | None] = ContextVar("socket_loop", default=None)
 _in_flight: set[concurrent.futures.Future[None]] = set()
+SEND_CONCURRENCY = 8  # sends of one batch in flight at once
 
 
 def group_send_many(messages: Iterable[tuple[str, dict[str, Any]]], *, layer: Any = None) -> None:
@@ -50,9 +51,16 @@ def group_send_many(messages: Iterable[tuple[str, dict[str, Any]]], *, layer: An
         return
 
     async def send_all() -> None:
+        # Concurrent, but not all at once: each send holds one of the layer's pooled
+        # Redis connections, and the pool refuses (MaxConnectionsError) when it is empty.
+        gate = asyncio.Semaphore(SEND_CONCURRENCY)
+
+        async def send(group: str, message: dict[str, Any]) -> None:
+            async with gate:
+                await layer.group_send(group, message)
+
         results = await asyncio.gather(
-            *(layer.group_send(group, message) for group, message in batch),
-            return_exceptions=True,
+            *(send(group, message) for group, message in batch), return_exceptions=True
         )
         failed = [group for (group, _), r in zip(batch, results, strict=True) if r is not None]
         if failed:

@@ -146,7 +146,18 @@ if REDIS_URL:
             # redis-py 8 times out socket reads after 5 s, the same as channels_redis's
             # blocking receive: idle sockets were torn down (close 1011) under load
             # (bench/loadtest.py). A longer read timeout keeps them.
-            "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 15}]},
+            # redis-py's pool holds at most 100 connections by default and raises when it
+            # is empty; a process with a few hundred sockets connecting at once emptied it
+            # (MaxConnectionsError, seen as nginx 502s in the load test's 500-user ramp).
+            "CONFIG": {
+                "hosts": [
+                    {
+                        "address": REDIS_URL,
+                        "socket_timeout": 15,
+                        "max_connections": env.int("WORKSPACE_REDIS_MAX_CONNECTIONS", default=1000),
+                    }
+                ]
+            },
         }
     }
     CACHES = {
