@@ -178,12 +178,19 @@ def test_seed_demo_and_demo_code(settings, capsys, client):
     call_command("seed_demo", "--if-empty")
     out = capsys.readouterr().out
     assert "moderator@demo.example" in out and "demo-workspace-2026" in out
-    call_command("demo_code", "moderator@demo.example")
-    code = capsys.readouterr().out.strip()
-    assert len(code) == 6 and code.isdigit()
     client.post(
         "/accounts/login/", {"login": "moderator@demo.example", "password": "demo-workspace-2026"}
     )
+    # A code is valid in its own 30-s window only (TOTP tolerance 0): one printed in the
+    # window's last seconds could expire before the form checks it (a flaky failure seen
+    # under CI), so wait for a fresh window if this one is nearly over.
+    from allauth.mfa import app_settings as mfa_settings
+
+    while time.time() % mfa_settings.TOTP_PERIOD > mfa_settings.TOTP_PERIOD - 3:
+        time.sleep(0.2)
+    call_command("demo_code", "moderator@demo.example")
+    code = capsys.readouterr().out.strip()
+    assert len(code) == 6 and code.isdigit()
     client.post("/accounts/2fa/authenticate/", {"code": code})
     assert client.get("/").status_code == 200
     call_command("seed_demo", "--if-empty")  # idempotent
