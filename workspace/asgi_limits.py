@@ -1,13 +1,18 @@
-"""Refuse oversized request bodies at the ASGI layer, before Django spools them.
+"""Limits at the ASGI layer, in front of Django.
 
-Django's ASGI handler reads the whole body (to memory, then disk) before any view
-runs, so a view cannot refuse a huge chunked body in time. This wrapper answers 413 as
-soon as a declared Content-Length, or the bytes received so far, pass the limit.
+- `BodySizeLimitMiddleware`: Django's ASGI handler reads the whole body (to memory, then
+  disk) before any view runs, so a view cannot refuse a huge chunked body in time. This
+  wrapper answers 413 as soon as a declared Content-Length, or the bytes received so
+  far, pass the limit.
+- `ConcurrencyLimitMiddleware`: at most WORKSPACE_MAX_CONCURRENT_REQUESTS requests of a
+  process run in Django at once; the others wait their turn on the event loop.
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
+import weakref
 from typing import Any
 
 from django.conf import settings
@@ -30,20 +35,26 @@ def body_limit_for(path: str) -> int:
     return DEFAULT_LIMIT
 
 
-async def _send_413(send: Any) -> None:
-    body = b"Request body too large.\n"
+async def _send_plain(
+    send: Any, status: int, body: bytes, headers: list[tuple[bytes, bytes]]
+) -> None:
+    """A short text/plain response, sent without Django."""
     await send(
         {
             "type": "http.response.start",
-            "status": 413,
+            "status": status,
             "headers": [
                 (b"content-type", b"text/plain; charset=utf-8"),
                 (b"content-length", str(len(body)).encode()),
-                (b"connection", b"close"),
+                *headers,
             ],
         }
     )
     await send({"type": "http.response.body", "body": body})
+
+
+async def _send_413(send: Any) -> None:
+    await _send_plain(send, 413, b"Request body too large.\n", [(b"connection", b"close")])
 
 
 class BodySizeLimitMiddleware:
@@ -82,3 +93,64 @@ class BodySizeLimitMiddleware:
             return message
 
         await self.app(scope, limited_receive, send)
+
+
+async def _send_503(send: Any, retry_after: int) -> None:
+    await _send_plain(
+        send,
+        503,
+        b"The service is busy. Please try again in a moment.\n",
+        [(b"retry-after", str(retry_after).encode()), (b"cache-control", b"no-store")],
+    )
+
+
+class ConcurrencyLimitMiddleware:
+    """At most `settings.WORKSPACE_MAX_CONCURRENT_REQUESTS` HTTP requests of this process
+    run in Django at once (0: no limit). The rest wait on the event loop, which costs no
+    thread; one that waits longer than `settings.WORKSPACE_REQUEST_QUEUE_SECONDS` gets a
+    503 with Retry-After, and Django never sees it.
+
+    Under ASGI Django runs every request on a thread of its own, and each opens its own
+    database connection: with no bound, the load test's ramp (hundreds of users opening
+    their first page at once) ran PostgreSQL out of connections ("too many clients
+    already", 500s), and hundreds of threads fought over the GIL. A slot is held until
+    Django returns, after the response has been handed to daphne (which buffers it), so
+    a streamed export's database cursor counts too.
+    """
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        # One semaphore per event loop (daphne has one; tests may run several).
+        self._slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    def _semaphore(self, limit: int) -> asyncio.Semaphore:
+        loop = asyncio.get_running_loop()
+        semaphore = self._slots.get(loop)
+        if semaphore is None or getattr(semaphore, "limit", None) != limit:
+            semaphore = asyncio.Semaphore(limit)
+            semaphore.limit = limit  # type: ignore[attr-defined]
+            self._slots[loop] = semaphore
+        return semaphore
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        limit = int(getattr(settings, "WORKSPACE_MAX_CONCURRENT_REQUESTS", 0))
+        if scope["type"] != "http" or limit <= 0:
+            await self.app(scope, receive, send)
+            return
+        semaphore = self._semaphore(limit)
+        wait = float(getattr(settings, "WORKSPACE_REQUEST_QUEUE_SECONDS", 30))
+        try:
+            await asyncio.wait_for(semaphore.acquire(), wait)
+        except TimeoutError:
+            from workspace import metrics
+
+            metrics.inc("http_requests_total", status="5xx")
+            metrics.inc("http_requests_shed_total")
+            await _send_503(send, retry_after=max(1, round(wait / 10)))
+            return
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            semaphore.release()

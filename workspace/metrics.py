@@ -28,6 +28,7 @@ MAX_SERIES_PER_METRIC = 200
 
 HELP: dict[str, str] = {
     "http_requests_total": "HTTP responses by status class.",
+    "http_requests_shed_total": "Requests answered 503 after waiting too long for a slot.",
     "healthz_failures_total": "Failed /healthz checks, by check.",
     "ws_connections_total": "WebSocket connections accepted.",
     "ws_connections_open": "WebSocket connections open now.",

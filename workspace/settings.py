@@ -304,6 +304,11 @@ if not DEBUG:
 WORKSPACE_MAX_UPLOAD_BYTES = env.int("WORKSPACE_MAX_UPLOAD_BYTES", default=1024 * 1024 * 1024)
 # Larger files travel in parts of this size (daphne buffers each request body in memory).
 WORKSPACE_UPLOAD_PART_BYTES = env.int("WORKSPACE_UPLOAD_PART_BYTES", default=8 * 1024 * 1024)
+# HTTP requests one process runs in Django at once (workspace/asgi_limits.py); each holds
+# a thread and a database connection. The rest wait, and get a 503 after
+# WORKSPACE_REQUEST_QUEUE_SECONDS. 0 = no limit.
+WORKSPACE_MAX_CONCURRENT_REQUESTS = env.int("WORKSPACE_MAX_CONCURRENT_REQUESTS", default=16)
+WORKSPACE_REQUEST_QUEUE_SECONDS = env.float("WORKSPACE_REQUEST_QUEUE_SECONDS", default=30.0)
 
 # --- Clearance levels: names are per deployment; only their order matters ---------
 WORKSPACE_CLEARANCE_LEVELS = env.list(

@@ -24,7 +24,9 @@ import pytest
 
 from tests.conftest import require_tool
 from tests.integration.topology import (
+    DAPHNE_OPTIONS,
     HOST,
+    ROOT,
     Daphne,
     Nginx,
     free_port,
@@ -36,6 +38,8 @@ from tests.integration.topology import (
 )
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+DEPLOY_MD = ROOT / "docs" / "deploy.md"
 
 
 def _require_nginx() -> None:
@@ -241,3 +245,12 @@ def test_a_multi_mebibyte_upload_streams_through_and_downloads_back(topology, wo
         body=b"x" * (10 << 20),
     )
     assert too_big_upload.status == 413
+
+
+def test_the_documented_unit_runs_daphne_as_the_tests_do():
+    """docs/deploy.md's systemd unit passes the options the topology tests run with."""
+    unit = re.search(r"^ExecStart=\S+/daphne (.*)$", DEPLOY_MD.read_text(), flags=re.MULTILINE)
+    assert unit is not None, "docs/deploy.md has no daphne ExecStart line"
+    args = unit.group(1).split()
+    for option, value in zip(DAPHNE_OPTIONS[::2], DAPHNE_OPTIONS[1::2], strict=True):
+        assert option in args and args[args.index(option) + 1] == value, (option, args)

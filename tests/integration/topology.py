@@ -64,6 +64,13 @@ def database_url() -> str:
     )
 
 
+# As in docs/deploy.md's systemd unit. daphne aborts a WebSocket whose opening handshake
+# has not finished after 5 s (its default); under a burst of connects (the load test's
+# ramp, every client of a dead process reconnecting) that reset reached nginx as an
+# upstream failure, nginx took the process out, and every request got 502.
+DAPHNE_OPTIONS = ("--websocket_connect_timeout", "30")
+
+
 def wait_for_port(port: int, process: subprocess.Popen, timeout: float = 30) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -124,6 +131,7 @@ class Daphne:
                 "127.0.0.1",
                 "-p",
                 str(self.port),
+                *DAPHNE_OPTIONS,
                 "workspace.asgi:application",
             ],
             cwd=ROOT,
