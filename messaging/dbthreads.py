@@ -46,6 +46,26 @@ def _executor(size: int) -> ThreadPoolExecutor:
         return _pools[size]
 
 
+def close_connections() -> None:
+    """Close the connection each socket database thread keeps; each thread closes its own
+    (a connection belongs to the thread that opened it). For test teardown: PostgreSQL
+    will not drop the test database while they are open."""
+    with _lock:
+        pools = list(_pools.values())
+    for pool in pools:
+        size = pool._max_workers
+        # One task per thread: each waits at the barrier until all `size` are running.
+        barrier = threading.Barrier(size)
+        futures = [pool.submit(_close_own, barrier) for _ in range(size)]
+        for future in futures:
+            future.result(timeout=30)
+
+
+def _close_own(barrier: threading.Barrier) -> None:
+    barrier.wait(timeout=20)
+    connections.close_all()
+
+
 def _on_own_connection(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     """Run `fn` on this pool thread's long-lived connection.
 

@@ -25,6 +25,18 @@ def require_tool(name: str, install_hint: str) -> str:
     return path  # type: ignore[return-value]
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _socket_threads_let_go_of_the_database(django_db_setup, django_db_blocker):  # type: ignore[no-untyped-def]
+    """Torn down before the test database is dropped: the socket database threads
+    (messaging/dbthreads.py) keep their connections open between calls, and PostgreSQL
+    refused to drop a database they were still connected to."""
+    yield
+    from messaging.dbthreads import close_connections
+
+    with django_db_blocker.unblock():
+        close_connections()
+
+
 @pytest.fixture(autouse=True)
 def _service_markers(request: pytest.FixtureRequest) -> None:
     if request.node.get_closest_marker("postgres") and connection.vendor != "postgresql":
