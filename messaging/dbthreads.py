@@ -51,9 +51,8 @@ def close_connections() -> None:
     (a connection belongs to the thread that opened it). For test teardown: PostgreSQL
     will not drop the test database while they are open."""
     with _lock:
-        pools = list(_pools.values())
-    for pool in pools:
-        size = pool._max_workers
+        pools = list(_pools.items())
+    for size, pool in pools:
         # One task per thread: each waits at the barrier until all `size` are running.
         barrier = threading.Barrier(size)
         futures = [pool.submit(_close_own, barrier) for _ in range(size)]

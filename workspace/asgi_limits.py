@@ -17,6 +17,8 @@ from typing import Any
 
 from django.conf import settings
 
+from workspace import metrics
+
 # Ciphertext routes: one-shot uploads (small files, any age client) and upload parts.
 UPLOAD_PATHS = re.compile(
     r"^/(spaces/\d+/documents/upload|documents/\d+/versions/upload"
@@ -120,19 +122,17 @@ class ConcurrencyLimitMiddleware:
 
     def __init__(self, app: Any) -> None:
         self.app = app
-        # One semaphore per event loop (daphne has one; tests may run several).
-        self._slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
-            weakref.WeakKeyDictionary()
-        )
+        # (limit, semaphore) per event loop: daphne has one loop; tests may run several.
+        self._slots: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop, tuple[int, asyncio.Semaphore]
+        ] = weakref.WeakKeyDictionary()
 
     def _semaphore(self, limit: int) -> asyncio.Semaphore:
         loop = asyncio.get_running_loop()
-        semaphore = self._slots.get(loop)
-        if semaphore is None or getattr(semaphore, "limit", None) != limit:
-            semaphore = asyncio.Semaphore(limit)
-            semaphore.limit = limit  # type: ignore[attr-defined]
-            self._slots[loop] = semaphore
-        return semaphore
+        slot = self._slots.get(loop)
+        if slot is None or slot[0] != limit:
+            slot = self._slots[loop] = (limit, asyncio.Semaphore(limit))
+        return slot[1]
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         limit = int(getattr(settings, "WORKSPACE_MAX_CONCURRENT_REQUESTS", 0))
@@ -144,8 +144,6 @@ class ConcurrencyLimitMiddleware:
         try:
             await asyncio.wait_for(semaphore.acquire(), wait)
         except TimeoutError:
-            from workspace import metrics
-
             metrics.inc("http_requests_total", status="5xx")
             metrics.inc("http_requests_shed_total")
             await _send_503(send, retry_after=max(1, round(wait / 10)))
