@@ -143,10 +143,17 @@ async def bench_workspace(space_id: int, topic_id: int, cookies: list[bytes],
         assert (await s.connect())[0]
         await s.send_to(text_data=json.dumps({"type": "hello", "client_id": str(uuid.uuid4())}))
         await _next_matching(s, lambda f: f["type"] == "ack")
-    await asyncio.sleep(0.5)
-    for s in sockets:  # drop presence frames
-        while not s.output_queue.empty():
-            s.output_queue.get_nowait()
+    # Drop the presence frames the hellos set off (N sockets tell N sockets), and wait
+    # until they have stopped arriving: the rounds time a post, not the connection storm.
+    quiet = 0
+    while quiet < 3:
+        await asyncio.sleep(0.2)
+        drained = 0
+        for s in sockets:
+            while not s.output_queue.empty():
+                s.output_queue.get_nowait()
+                drained += 1
+        quiet = quiet + 1 if drained == 0 else 0
     sender, receivers = sockets[-1], sockets  # the poster (SECRET) receives its own event too
     samples = []
     for r in range(rounds):

@@ -16,6 +16,7 @@ import logging
 import weakref
 from typing import Any
 
+from channels.consumer import get_handler_name
 from channels.db import aclose_old_connections
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.core.exceptions import ObjectDoesNotExist, PermissionDenied, ValidationError
@@ -43,6 +44,20 @@ CLOSE_FORBIDDEN = 4403  # authenticated but MFA is not set up
 
 
 class RealtimeConsumer(AsyncWebsocketConsumer):
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        """Channels' dispatch, without its `aclose_old_connections()` before every message.
+
+        That call is a hop to the process's one thread-sensitive thread, to tidy the
+        connection *that* thread holds. This consumer never touches the database there:
+        its reads and writes run on the socket database threads (messaging/dbthreads.py),
+        which look after their own connections. With a doorbell reaching 500 sockets, the
+        500 hops queued one behind another on that single thread.
+        """
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
+
     # --- connection -------------------------------------------------------------
 
     async def connect(self) -> None:
@@ -96,7 +111,7 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
 
     async def send_json(self, content: dict[str, Any]) -> None:
         if not self.closed:
-            await self.send(text_data=json.dumps(content, separators=(",", ":")))
+            await self.send(text_data=encode(content))
 
     # --- session and access -------------------------------------------------------
 
@@ -307,8 +322,10 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
                     {"type": "resync", "space_id": space_id, "seq": batch.head, "reason": "gap"}
                 )
             else:
-                for frame in batch.frames:
-                    await self.send_json(frame)
+                for text in batch.texts:  # encoded once per event, not per socket
+                    if self.closed:
+                        break
+                    await self.send(text_data=text)
             self.scanned[space_id] = max(after, batch.head)
 
     async def space_event(self, message: dict[str, Any]) -> None:
@@ -495,9 +512,15 @@ def _unread_notifications(user: Any) -> int:
     return unread_count(user=user)
 
 
+def encode(content: dict[str, Any]) -> str:
+    return json.dumps(content, separators=(",", ":"))
+
+
 class _Frames:
-    def __init__(self, head: int, frames: list[dict[str, Any]], overflow: bool) -> None:
-        self.head, self.frames, self.overflow = head, frames, overflow
+    """A socket's catch-up: its event frames as JSON text, ready to send."""
+
+    def __init__(self, head: int, texts: list[str], overflow: bool) -> None:
+        self.head, self.texts, self.overflow = head, texts, overflow
 
 
 def _frames_after(
@@ -508,14 +531,14 @@ def _frames_after(
     batch = visible_events_after(
         user=frame_user(user), space_id=space_id, after_seq=after, limit=limit, upto=upto
     )
-    return _Frames(batch.head, [event_frame(e) for e in batch.events], batch.overflow)
+    return _Frames(batch.head, [encode(event_frame(e)) for e in batch.events], batch.overflow)
 
 
 def _frames_after_group(key: tuple[int, int], items: list[tuple[Any, int, int]]) -> list[_Frames]:
     """`_frames_after` for every socket of a space waiting on a doorbell in one batch:
     (user, last seq examined, a committed head). Each socket's head is committed with
     every seq before it, so the newest of them is too, and every socket reads up to it.
-    Each event is serialised once, however many sockets receive it."""
+    Each event is serialised to JSON once, however many sockets receive it."""
     space_id, limit = key
     upto = max(head for _, _, head in items)
     batches = visible_events_after_many(
@@ -524,11 +547,11 @@ def _frames_after_group(key: tuple[int, int], items: list[tuple[Any, int, int]])
         limit=limit,
         upto=upto,
     )
-    frames: dict[int, dict[str, Any]] = {}
+    texts: dict[int, str] = {}
     result = []
     for batch in batches:
         for event in batch.events:
-            if event.pk not in frames:
-                frames[event.pk] = event_frame(event)
-        result.append(_Frames(batch.head, [frames[e.pk] for e in batch.events], batch.overflow))
+            if event.pk not in texts:
+                texts[event.pk] = encode(event_frame(event))
+        result.append(_Frames(batch.head, [texts[e.pk] for e in batch.events], batch.overflow))
     return result

@@ -364,3 +364,31 @@ async def test_duplicate_doorbells_deliver_once(room):
     await sock.drain(0.3)
     assert [f["seq"] for f in sock.events()] == [event.seq]
     await sock.close()
+
+
+async def test_doorbells_do_not_hop_to_the_thread_sensitive_thread(room, monkeypatch):
+    """Channels' dispatch calls `aclose_old_connections()` before every message: one hop
+    each to the process's single thread-sensitive thread. The consumer's database work runs
+    on its own threads, so it skips that; a doorbell to N sockets must not queue N hops."""
+    import channels.consumer
+
+    hops = []
+    real = channels.consumer.aclose_old_connections
+
+    async def counting() -> None:
+        hops.append(1)
+        await real()
+
+    monkeypatch.setattr(channels.consumer, "aclose_old_connections", counting)
+    sockets = [await open_socket(room["users"][who]) for who in ("open", "secret")]
+    await database_sync_to_async(post)(room, "secret", "no hop")
+    for sock in sockets:
+        frame = await sock.until(lambda f: f["type"] == "event")
+        assert frame["data"]["message"]["body"] == "no hop"
+    reply = await sockets[0].request(_post_frame(room, body="from a frame"))
+    assert reply["type"] == "ack"
+    await sockets[1].until(lambda f: f["type"] == "event"
+                           and f["data"]["message"]["body"] == "from a frame")
+    assert hops == []
+    for sock in sockets:
+        await sock.close()
