@@ -15,6 +15,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import HASH_SESSION_KEY, SESSION_KEY, get_user_model
+from django.db.models import OuterRef
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare
 
@@ -29,13 +30,16 @@ from networks.access import (
     granted_memberships,
     user_has_completed_mfa,
 )
+from workspace.accounts.adapter import mfa_exists
 
 
-def in_frame(fn: Callable[[Any, Frame], Any], user: Any, frame: Frame) -> Any:
+def in_frame(
+    fn: Callable[[Any, Frame], Any], user: Any, frame: Frame, *, mfa: bool | None = None
+) -> Any:
     """Run a write frame's handler with a user object of the frame's own (see
     networks.access.frame_user): the handler's access check and the service's read the
     database once between them, and the next frame reads afresh."""
-    return fn(frame_user(user), frame)
+    return fn(frame_user(user, mfa=mfa), frame)
 
 
 def checked_write(
@@ -47,10 +51,12 @@ def checked_write(
     the session no longer holds (`session_users`: logout, ended, expired, password
     changed, account disabled): the same check every other frame gets first, in order.
     """
-    user = session_users(None, [session])[0]
+    user = session_users(None, [session], with_mfa=True)[0]
     if user is None:
         return None, None
-    return user, in_frame(fn, user, frame)
+    # The MFA check came with the user row, in this call: it stays with this frame only.
+    mfa = user.__dict__.pop(MFA_WITH_USER_ATTR, None)
+    return user, in_frame(fn, user, frame, mfa=mfa)
 
 
 def display_name(user: Any) -> str:
@@ -94,10 +100,17 @@ def session_user(session_key: str | None, user_id: int) -> Any | None:
     return _session_user(data, user_id, user)
 
 
-def session_users(_key: Any, items: list[tuple[str | None, int]]) -> list[Any | None]:
+MFA_WITH_USER_ATTR = "_mfa_read_with_user"
+
+
+def session_users(
+    _key: Any, items: list[tuple[str | None, int]], *, with_mfa: bool = False
+) -> list[Any | None]:
     """`session_user` for every socket of a batch in two queries (sessions, users).
 
     The same checks, on rows read together; each socket gets its own user object.
+    `with_mfa`: each user row also says whether the user has MFA (an EXISTS in the same
+    query), as the `MFA_WITH_USER_ATTR` attribute, for `checked_write`.
     """
     if settings.SESSION_ENGINE != "django.contrib.sessions.backends.db":
         return [session_user(key, user_id) for key, user_id in items]
@@ -110,12 +123,12 @@ def session_users(_key: Any, items: list[tuple[str | None, int]]) -> list[Any | 
     ).values_list("session_key", "session_data")  # no model instance per session
     decoder = SessionStore()
     data = {session_key: decoder.decode(session_data) for session_key, session_data in rows}
-    users = {
-        user.pk: user
-        for user in get_user_model().objects.filter(
-            pk__in={user_id for _, user_id in items}, is_active=True
-        )
-    }
+    rows = get_user_model().objects.filter(
+        pk__in={user_id for _, user_id in items}, is_active=True
+    )
+    if with_mfa:
+        rows = rows.annotate(**{MFA_WITH_USER_ATTR: mfa_exists(OuterRef("pk"))})
+    users = {user.pk: user for user in rows}
     return [
         _session_user(data.get(key or "", {}), user_id, copy.copy(users.get(user_id)))
         if key

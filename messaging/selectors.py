@@ -228,6 +228,17 @@ def discussion_note_labels(*, topic_id: int) -> ItemLabels | None:
     return _note_labels_by_topic({topic_id}).get(topic_id)
 
 
+def topic_discussion_labels(topic: Topic) -> ItemLabels | None:
+    """`discussion_note_labels` for a topic object: no query when the topic was read with
+    its note (`visible_topic` does), whether it has one or not; one for a TLP:RED note."""
+    from messaging.note_selectors import note_labels
+
+    if not Topic.note.is_cached(topic):
+        return discussion_note_labels(topic_id=topic.pk)
+    note = getattr(topic, "note", None)
+    return note_labels(note) if note is not None else None
+
+
 def _note_labels_by_topic(topic_ids: set[int]) -> dict[int, ItemLabels]:
     """Labels of the notes whose discussion topics are among `topic_ids` (two queries)."""
     from messaging.models import Note

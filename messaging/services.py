@@ -438,7 +438,7 @@ def _message_store(
         author_id=acting_user.pk,
         recipient_ids=recipient_ids,
     )
-    discussion = selectors.discussion_note_labels(topic_id=topic.pk)
+    discussion = selectors.topic_discussion_labels(topic)
     mention_ids = _notify_mentions(message, labels, discussion=discussion)
     payload = message_payload(message, labels)
     payload["message"]["mention_ids"] = mention_ids

@@ -83,19 +83,22 @@ def access_space(user: Any, space_id: int, *, action: Action = Action.VIEW) -> M
 
 
 def _read_access(user: Any, space_id: int, action: Action) -> Membership:
+    """The active membership, with its space and network, if it grants `action`: one
+    query (the grant is an EXISTS beside the membership row)."""
     if not user_has_completed_mfa(user):
-        raise PermissionDenied
-    membership = (
-        Membership.objects.select_related("space", "space__network")
-        .filter(user_id=user.pk, space_id=space_id, status=MembershipStatus.ACTIVE)
-        .first()
-    )
-    if membership is None:
         raise PermissionDenied
     granted = SpaceUserObjectPermission.objects.filter(
         user_id=user.pk, content_object_id=space_id, permission_id=permission_id(str(action))
-    ).exists()
-    if not granted:
+    )
+    membership = next(
+        iter(
+            Membership.objects.select_related("space", "space__network")
+            .filter(user_id=user.pk, space_id=space_id, status=MembershipStatus.ACTIVE)
+            .filter(Exists(granted))[:1]
+        ),
+        None,
+    )
+    if membership is None:
         raise PermissionDenied
     return membership
 
@@ -144,18 +147,14 @@ def delivery_memberships(*, space_id: int, user_ids: Iterable[int]) -> dict[int,
     space, for active users with completed MFA, in one query. Each item is then judged
     per user by `can_see_item` — the same rule as `filter_visible`, evaluated in memory.
     """
-    from allauth.mfa.models import Authenticator
+    from workspace.accounts.adapter import mfa_exists
 
-    has_mfa = Authenticator.objects.filter(
-        user_id=OuterRef("user_id"),
-        type__in=[Authenticator.Type.TOTP, Authenticator.Type.WEBAUTHN],
-    )
     memberships = Membership.objects.filter(
         space_id=space_id,
         user_id__in=list(user_ids),
         status=MembershipStatus.ACTIVE,
         user__is_active=True,
-    ).filter(Exists(has_mfa))
+    ).filter(mfa_exists(OuterRef("user_id")))
     return {m.user_id: m for m in memberships}
 
 
@@ -171,18 +170,22 @@ REQUEST_CACHE_ATTR = "_workspace_request_cache"
 FRAME_ACCESS_KEY = "frame_access"  # in the cache of a socket frame's user only
 
 
-def frame_user(user: Any) -> Any:
+def frame_user(user: Any, *, mfa: bool | None = None) -> Any:
     """The user object for one inbound socket frame, as RequireMFAMiddleware makes one per
     request: a copy of the socket's user that remembers, for this frame only, the MFA
     check, the memberships and each access that `access_space` granted (a refusal ends
     the frame). A frame runs one handler and its service, and neither
     changes the acting user's own membership; the next frame reads everything afresh, so
-    a removal or a lowered clearance applies from the next frame on."""
+    a removal or a lowered clearance applies from the next frame on.
+
+    `mfa`: the MFA check when the caller read it with the user row, in this same database
+    call (`messaging.handlers.checked_write`); None reads it now.
+    """
     from workspace.accounts.adapter import MFA_CHECKED_ATTR, user_has_mfa
 
     fresh = copy.copy(user)
     fresh.__dict__.pop(MFA_CHECKED_ATTR, None)
-    setattr(fresh, MFA_CHECKED_ATTR, user_has_mfa(fresh))
+    setattr(fresh, MFA_CHECKED_ATTR, user_has_mfa(fresh) if mfa is None else bool(mfa))
     setattr(fresh, REQUEST_CACHE_ATTR, {FRAME_ACCESS_KEY: {}})
     return fresh
 

@@ -61,3 +61,57 @@ def test_batched_session_check_matches_the_single_one(world):
         users["member_open"].pk,
     ]
     assert batched[0] is not batched[-1]  # each socket its own user object
+
+
+def _post_frame(room, body: str):
+    import uuid
+
+    from messaging import protocol
+
+    return protocol.parse({"type": "post", "client_id": str(uuid.uuid4()),
+                           "space_id": room["space"].pk, "topic_id": room["topic"].pk,
+                           "body": body, "level": 0, "tlp": "GREEN"})
+
+
+# A post frame, session check included: the session and the user with its MFA check (2),
+# the membership with its grant (1), the topic with its note (1), the client-id lookup (1),
+# the seq, message, revision, topic head, event and follow notifications (6), and the
+# transaction's two statements. The MFA check rides on the user row; an ordinary topic's
+# discussion labels come from the topic read, not a query of their own.
+POST_FRAME_QUERIES = 13
+
+
+def test_a_post_frame_reads_mfa_with_the_user_and_costs_a_fixed_number_of_queries(room):
+    from messaging import handlers
+    from messaging.models import Message
+
+    user = room["users"]["open"]
+    key = _login(user)
+    handlers.checked_write(handlers.post, (key, user.pk), _post_frame(room, "warm-up"))
+    with CaptureQueriesContext(connection) as queries:
+        fresh, result = handlers.checked_write(
+            handlers.post, (key, user.pk), _post_frame(room, "counted")
+        )
+    assert fresh.pk == user.pk and Message.objects.get(pk=result["message_id"]).body == "counted"
+    sql = [q["sql"] for q in queries]
+    assert len(sql) == POST_FRAME_QUERIES, "\n".join(sql)
+    assert sum("mfa_authenticator" in s for s in sql) == 1  # inside the user query
+    assert not any(s.lstrip().startswith('SELECT "messaging_note"') for s in sql)
+    assert not hasattr(fresh, handlers.MFA_WITH_USER_ATTR)  # not kept past the frame
+
+
+def test_a_post_frame_after_the_last_authenticator_went_is_refused_unwritten(room):
+    from allauth.mfa.models import Authenticator
+    from django.core.exceptions import PermissionDenied
+
+    from messaging import handlers
+    from messaging.models import Message
+
+    user = room["users"]["open"]
+    key = _login(user)
+    handlers.checked_write(handlers.post, (key, user.pk), _post_frame(room, "with MFA"))
+    Authenticator.objects.filter(user=user).delete()
+    before = Message.objects.count()
+    with pytest.raises(PermissionDenied):
+        handlers.checked_write(handlers.post, (key, user.pk), _post_frame(room, "without"))
+    assert Message.objects.count() == before
