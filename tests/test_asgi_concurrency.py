@@ -136,3 +136,34 @@ async def test_the_application_applies_the_limit():
 
     http = application.application_mapping["http"]
     assert isinstance(http.app, ConcurrencyLimitMiddleware)
+
+
+@pytest.mark.parametrize(
+    ("headers", "language", "text"),
+    [
+        ([(b"accept-language", b"es-AR,es;q=0.9,en;q=0.5")], "es", "El servicio está ocupado"),
+        ([(b"accept-language", b"pt-BR")], "pt", "O serviço está ocupado"),
+        # The language cookie wins over Accept-Language, as in LocaleMiddleware.
+        ([(b"accept-language", b"es"), (b"cookie", b"a=1; django_language=fr")], "fr",
+         "Le service est occupé"),
+        ([(b"accept-language", b"de-DE,*;q=0.1")], "en", "The service is busy"),
+        ([(b"cookie", b"django_language=xx; bad\x00cookie")], "en", "The service is busy"),
+        ([(b"accept-language", b";;;q=,\xff\xfe")], "en", "The service is busy"),
+    ],
+)
+async def test_the_503_speaks_the_language_django_would_have_chosen(settings, headers,
+                                                                      language, text):
+    settings.WORKSPACE_MAX_CONCURRENT_REQUESTS = 1
+    settings.WORKSPACE_REQUEST_QUEUE_SECONDS = 0.05
+    inner = _App()
+    app = ConcurrencyLimitMiddleware(inner)
+    holder = asyncio.ensure_future(_request(app))
+    await asyncio.sleep(0.02)
+    shed = await _request(app, {**_scope(), "headers": headers})
+    assert _status(shed) == 503
+    assert (b"content-language", language.encode()) in shed[0]["headers"]
+    body = shed[1]["body"].decode()
+    assert body.startswith(text) and body.endswith("\n")
+    assert dict(shed[0]["headers"])[b"content-length"] == str(len(shed[1]["body"])).encode()
+    inner.release.set()
+    await holder

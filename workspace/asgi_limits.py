@@ -16,6 +16,10 @@ import weakref
 from typing import Any
 
 from django.conf import settings
+from django.http.cookie import parse_cookie
+from django.utils import translation
+from django.utils.translation import gettext, gettext_noop
+from django.utils.translation.trans_real import parse_accept_lang_header
 
 from workspace import metrics
 
@@ -37,6 +41,39 @@ def body_limit_for(path: str) -> int:
     return DEFAULT_LIMIT
 
 
+def _language(scope: dict) -> str:
+    """The language Django's LocaleMiddleware would pick for this request, from the
+    headers alone (these answers are sent before Django runs): the language cookie, then
+    Accept-Language, then LANGUAGE_CODE."""
+    cookies: dict[str, str] = {}
+    accept = ""
+    for name, value in scope.get("headers") or []:
+        if name == b"cookie":
+            cookies.update(parse_cookie(value.decode("latin-1")))
+        elif name == b"accept-language":
+            accept = value.decode("latin-1")
+    chosen = cookies.get(settings.LANGUAGE_COOKIE_NAME)
+    if chosen and translation.check_for_language(chosen):
+        try:
+            return translation.get_supported_language_variant(chosen)
+        except LookupError:
+            pass
+    for code, _quality in parse_accept_lang_header(accept):
+        if code == "*":
+            break
+        try:
+            return translation.get_supported_language_variant(code)
+        except LookupError:
+            continue
+    return settings.LANGUAGE_CODE
+
+
+def _text(language: str, message: str) -> bytes:
+    """`message` (a gettext msgid) in `language`, as a response body."""
+    with translation.override(language):
+        return (gettext(message) + "\n").encode()
+
+
 async def _send_plain(
     send: Any, status: int, body: bytes, headers: list[tuple[bytes, bytes]]
 ) -> None:
@@ -55,8 +92,12 @@ async def _send_plain(
     await send({"type": "http.response.body", "body": body})
 
 
-async def _send_413(send: Any) -> None:
-    await _send_plain(send, 413, b"Request body too large.\n", [(b"connection", b"close")])
+async def _send_413(scope: dict, send: Any) -> None:
+    language = _language(scope)
+    body = _text(language, gettext_noop("The request is too large."))
+    await _send_plain(
+        send, 413, body, [(b"connection", b"close"), (b"content-language", language.encode())]
+    )
 
 
 class BodySizeLimitMiddleware:
@@ -75,7 +116,7 @@ class BodySizeLimitMiddleware:
                 except ValueError:
                     declared = limit + 1
                 if declared > limit:
-                    await _send_413(send)
+                    await _send_413(scope, send)
                     return
         received = 0
         rejected = False
@@ -89,7 +130,7 @@ class BodySizeLimitMiddleware:
                 received += len(message.get("body", b""))
                 if received > limit:
                     rejected = True
-                    await _send_413(send)
+                    await _send_413(scope, send)
                     # Django sees a disconnect, stops reading and sends nothing.
                     return {"type": "http.disconnect"}
             return message
@@ -97,12 +138,17 @@ class BodySizeLimitMiddleware:
         await self.app(scope, limited_receive, send)
 
 
-async def _send_503(send: Any, retry_after: int) -> None:
+async def _send_503(scope: dict, send: Any, retry_after: int) -> None:
+    language = _language(scope)
     await _send_plain(
         send,
         503,
-        b"The service is busy. Please try again in a moment.\n",
-        [(b"retry-after", str(retry_after).encode()), (b"cache-control", b"no-store")],
+        _text(language, gettext_noop("The service is busy. Please try again in a moment.")),
+        [
+            (b"retry-after", str(retry_after).encode()),
+            (b"cache-control", b"no-store"),
+            (b"content-language", language.encode()),
+        ],
     )
 
 
@@ -146,7 +192,7 @@ class ConcurrencyLimitMiddleware:
         except TimeoutError:
             metrics.inc("http_requests_total", status="5xx")
             metrics.inc("http_requests_shed_total")
-            await _send_503(send, retry_after=max(1, round(wait / 10)))
+            await _send_503(scope, send, retry_after=max(1, round(wait / 10)))
             return
         try:
             await self.app(scope, receive, send)

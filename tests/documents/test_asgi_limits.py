@@ -80,3 +80,20 @@ async def test_garbage_content_length_is_refused():
 async def test_small_bodies_pass_through():
     status, _consumed = await _call(_scope("/accounts/login/", []), [b"a=1"])
     assert status in (200, 302, 403)  # reaches Django (CSRF refuses the bare POST)
+
+
+async def test_the_413_speaks_the_request_language():
+    sent: list[dict] = []
+
+    async def receive() -> dict:
+        return {"type": "http.request", "body": b"x", "more_body": False}
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    scope = _scope("/accounts/login/", [(b"content-length", b"50000000"),
+                                        (b"accept-language", b"fr-CA,fr;q=0.8")])
+    await application(scope, receive, send)
+    start, body = sent[0], sent[1]["body"].decode()
+    assert start["status"] == 413 and (b"content-language", b"fr") in start["headers"]
+    assert body == "La requête est trop volumineuse.\n"
