@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import weakref
 from typing import Any
@@ -25,7 +24,7 @@ from messaging import handlers, protocol
 from messaging.app_settings import messaging_settings
 from messaging.batching import batched, batched_group
 from messaging.dbthreads import in_db_thread
-from messaging.events import PRESENCE, TYPING, event_frame, send_ephemeral, space_group
+from messaging.events import PRESENCE, TYPING, encode, event_frame, send_ephemeral, space_group
 from messaging.selectors import visible_events_after, visible_events_after_many
 from networks.access import frame_user
 from workspace.realtime import user_group
@@ -231,14 +230,36 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
             return
         self.user = user
         self.session_checked_at = asyncio.get_running_loop().time()
+        own = result.pop(handlers.OWN_EVENT, None)
         await self._touch_session()  # the user's own activity (at most a write a minute)
         if frame.space_id in self.scanned:
-            # The writer sees its own event at once. A post's seq has committed, with every
-            # seq before it (assigned under the space's row lock): a doorbell's window, so
-            # the read joins the other sockets' batch and skips the head query.
-            upto = result.get("seq") if isinstance(result.get("seq"), int) else None
-            await self._catch_up(frame.space_id, upto=upto)
+            # The writer sees its own event at once: straight from the write when it is the
+            # next one this socket has to deliver, else by reading. A post's seq has
+            # committed, with every seq before it (assigned under the space's row lock): a
+            # doorbell's window, so the read joins the other sockets' batch and skips the
+            # head query.
+            if own is None or not await self._deliver_own(frame.space_id, *own):
+                upto = result.get("seq") if isinstance(result.get("seq"), int) else None
+                await self._catch_up(frame.space_id, upto=upto)
         await self._ack(frame, **result)
+
+    async def _deliver_own(self, space_id: int, seq: int, text: str) -> bool:
+        """Send the writer's own new event without a read, if nothing lies between the
+        last seq this socket examined and it; False when something may (read instead).
+
+        The author may see their own event: the write checked, in its transaction, the
+        membership, the level against their clearance, and the topic (a note's discussion
+        included); TLP:RED items are always visible to their author.
+        """
+        async with self.lock:
+            after = self.scanned.get(space_id)
+            if after is None or self.closed or after >= seq:
+                return True  # unsubscribed meanwhile, closed, or a doorbell delivered it
+            if after != seq - 1:
+                return False
+            await self.send(text_data=text)
+            self.scanned[space_id] = seq
+            return True
 
     async def _on_post(self, frame: protocol.Frame) -> None:
         await self._write(handlers.post, frame)
@@ -510,10 +531,6 @@ def _unread_notifications(user: Any) -> int:
     from workspace.notifications.selectors import unread_count
 
     return unread_count(user=user)
-
-
-def encode(content: dict[str, Any]) -> str:
-    return json.dumps(content, separators=(",", ":"))
 
 
 class _Frames:

@@ -9,6 +9,7 @@ and it is not a recipient) need not query at all; it never *delivers* from the d
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from typing import TYPE_CHECKING, Any
@@ -35,6 +36,11 @@ def space_group(space_id: int) -> str:
     name = f"space.{int(space_id)}"
     assert _GROUP_NAME_RE.fullmatch(name)
     return name
+
+
+def encode(content: dict[str, Any]) -> str:
+    """A frame as the socket sends it: compact JSON."""
+    return json.dumps(content, separators=(",", ":"))
 
 
 def event_frame(event: Event) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from django.utils import timezone
 from django.utils.crypto import constant_time_compare
 
 from messaging import selectors, services
+from messaging.events import encode, event_frame
 from messaging.models import Message
 from messaging.protocol import Frame
 from networks.access import (
@@ -174,6 +175,11 @@ def _visible_message(user: Any, frame: Frame) -> Message:
     )
 
 
+# The key of a post's result that holds its new event, (seq, frame text), for the
+# author's own socket; the consumer takes it out before the ack.
+OWN_EVENT = "own_event"
+
+
 def post(user: Any, frame: Frame) -> dict[str, Any]:
     membership = access_space(user, frame.space_id, action=Action.POST)  # type: ignore[arg-type]
     topic = selectors.visible_topic(user=user, space_id=membership.space_id,
@@ -188,11 +194,15 @@ def post(user: Any, frame: Frame) -> dict[str, Any]:
         client_id=frame.client_id,
         acting_user=user,
     )
-    return {
+    result: dict[str, Any] = {
         "message_id": message.pk,
         "seq": message.seq,
         "duplicate": bool(getattr(message, "idempotent_replay", False)),
     }
+    event = getattr(message, "new_event", None)  # None for a retry of a stored post
+    if event is not None:
+        result[OWN_EVENT] = (event.seq, encode(event_frame(event)))
+    return result
 
 
 def edit(user: Any, frame: Frame) -> dict[str, Any]:

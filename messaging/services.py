@@ -442,7 +442,8 @@ def _message_store(
     mention_ids = _notify_mentions(message, labels, discussion=discussion)
     payload = message_payload(message, labels)
     payload["message"]["mention_ids"] = mention_ids
-    _emit(
+    # The author's socket delivers its own event from this object (consumers._write).
+    message.new_event = _emit(  # type: ignore[attr-defined]
         space_id=space.pk,
         kind=EventKind.MESSAGE_NEW,
         labels=labels,

@@ -392,3 +392,55 @@ async def test_doorbells_do_not_hop_to_the_thread_sensitive_thread(room, monkeyp
     assert hops == []
     for sock in sockets:
         await sock.close()
+
+
+def _count_reads(monkeypatch) -> list[str]:
+    """Record every catch-up read the consumers make (batched or single)."""
+    from messaging import consumers
+
+    reads: list[str] = []
+    for name in ("_frames_after", "_frames_after_group"):
+        real = getattr(consumers, name)
+
+        def counting(*args, _real=real, _name=name):
+            reads.append(_name)
+            return _real(*args)
+
+        monkeypatch.setattr(consumers, name, counting)
+    return reads
+
+
+async def test_the_author_gets_its_own_post_from_the_write_as_a_replay_would_show_it(
+    room, monkeypatch
+):
+    sock = await open_socket(room["users"]["open"])
+    reads = _count_reads(monkeypatch)
+    reply = await sock.request(_post_frame(room, body="**own**"))
+    assert reply["type"] == "ack" and "own_event" not in reply
+    live = sock.events()[-1]
+    assert live["seq"] == reply["seq"] and live["data"]["message"]["body"] == "**own**"
+    assert sock.frames.index(live) < sock.frames.index(reply)  # the event before its ack
+    assert reads == []  # straight from the write: no read
+    await sock.drain(0.3)
+    assert [e["seq"] for e in sock.events()] == [reply["seq"]]  # its doorbell adds nothing
+    await sock.close()
+    replayed = await open_socket(room["users"]["open"], resume={room["space"].pk: 0})
+    again = [e for e in replayed.events() if e["seq"] == reply["seq"]]
+    assert again == [live]  # the same frame, field for field
+    await replayed.close()
+
+
+async def test_the_author_reads_when_another_event_lies_before_its_own(room, monkeypatch):
+    from messaging import events
+
+    sock = await open_socket(room["users"]["open"])
+    head = sock.frames[0]["spaces"][str(room["space"].pk)]
+    monkeypatch.setattr(events, "_group_send", lambda group, message: None)  # lost doorbells
+    other = await database_sync_to_async(post)(room, "secret", "before yours")
+    reads = _count_reads(monkeypatch)
+    reply = await sock.request(_post_frame(room, body="yours"))
+    assert reads  # a gap: read, not sent from the write
+    assert [(e["seq"], e["data"]["message"]["body"]) for e in sock.events()] == [
+        (other.seq, "before yours"), (reply["seq"], "yours")]
+    assert other.seq == head + 1 and reply["seq"] == head + 2
+    await sock.close()
