@@ -16,7 +16,6 @@ import weakref
 from typing import Any
 
 from channels.consumer import get_handler_name
-from channels.db import aclose_old_connections
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.core.exceptions import ObjectDoesNotExist, PermissionDenied, ValidationError
 
@@ -373,7 +372,6 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
             while not self.closed:
                 await asyncio.sleep(self.limits.poll_seconds * RECHECK_EVERY_POLLS)
                 try:
-                    await aclose_old_connections()
                     await self._recheck_spaces(None)
                 except asyncio.CancelledError:
                     raise

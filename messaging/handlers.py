@@ -124,12 +124,12 @@ def session_users(
     ).values_list("session_key", "session_data")  # no model instance per session
     decoder = SessionStore()
     data = {session_key: decoder.decode(session_data) for session_key, session_data in rows}
-    rows = get_user_model().objects.filter(
+    active = get_user_model().objects.filter(
         pk__in={user_id for _, user_id in items}, is_active=True
     )
     if with_mfa:
-        rows = rows.annotate(**{MFA_WITH_USER_ATTR: mfa_exists(OuterRef("pk"))})
-    users = {user.pk: user for user in rows}
+        active = active.annotate(**{MFA_WITH_USER_ATTR: mfa_exists(OuterRef("pk"))})
+    users = {user.pk: user for user in active}
     return [
         _session_user(data.get(key or "", {}), user_id, copy.copy(users.get(user_id)))
         if key

@@ -13,13 +13,13 @@ from __future__ import annotations
 import asyncio
 import re
 import weakref
+from types import SimpleNamespace
 from typing import Any
 
 from django.conf import settings
 from django.http.cookie import parse_cookie
 from django.utils import translation
 from django.utils.translation import gettext, gettext_noop
-from django.utils.translation.trans_real import parse_accept_lang_header
 
 from workspace import metrics
 
@@ -42,30 +42,17 @@ def body_limit_for(path: str) -> int:
 
 
 def _language(scope: dict) -> str:
-    """The language Django's LocaleMiddleware would pick for this request, from the
-    headers alone (these answers are sent before Django runs): the language cookie, then
-    Accept-Language, then LANGUAGE_CODE."""
+    """The language Django's LocaleMiddleware would pick for this request (the language
+    cookie, then Accept-Language, then LANGUAGE_CODE), by Django's own function, given
+    only what it reads: these answers are sent before Django has built a request."""
     cookies: dict[str, str] = {}
-    accept = ""
+    meta: dict[str, str] = {}
     for name, value in scope.get("headers") or []:
         if name == b"cookie":
             cookies.update(parse_cookie(value.decode("latin-1")))
         elif name == b"accept-language":
-            accept = value.decode("latin-1")
-    chosen = cookies.get(settings.LANGUAGE_COOKIE_NAME)
-    if chosen and translation.check_for_language(chosen):
-        try:
-            return translation.get_supported_language_variant(chosen)
-        except LookupError:
-            pass
-    for code, _quality in parse_accept_lang_header(accept):
-        if code == "*":
-            break
-        try:
-            return translation.get_supported_language_variant(code)
-        except LookupError:
-            continue
-    return settings.LANGUAGE_CODE
+            meta["HTTP_ACCEPT_LANGUAGE"] = value.decode("latin-1")
+    return translation.get_language_from_request(SimpleNamespace(COOKIES=cookies, META=meta))
 
 
 def _text(language: str, message: str) -> bytes:
