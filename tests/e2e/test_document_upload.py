@@ -89,19 +89,24 @@ def _sqlite_files() -> list[Path]:
 
 def _scan(roots: list[Path], marker: bytes, since: float, exclude: list[Path]) -> list[Path]:
     found = []
-    for root in roots:
-        if not root.exists():
+    # os.walk, not rglob: other processes share /tmp, and a directory that disappears
+    # mid-walk must not end the scan (rglob raises; os.walk skips it).
+    paths = (
+        Path(folder) / name
+        for root in roots
+        for folder, _dirs, files in os.walk(root)
+        for name in files
+    )
+    for path in paths:
+        if any(part in path.parents or part == path for part in exclude):
             continue
-        for path in root.rglob("*"):
-            if any(part in path.parents or part == path for part in exclude):
+        try:
+            if not path.is_file() or path.stat().st_mtime < since - 1:
                 continue
-            try:
-                if not path.is_file() or path.stat().st_mtime < since - 1:
-                    continue
-                if marker in path.read_bytes():
-                    found.append(path)
-            except OSError:
-                continue
+            if marker in path.read_bytes():
+                found.append(path)
+        except OSError:
+            continue
     return found
 
 
