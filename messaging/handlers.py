@@ -32,6 +32,7 @@ from networks.access import (
     user_has_completed_mfa,
 )
 from workspace.accounts.adapter import mfa_exists
+from workspace.prepared import Prepared
 
 
 def in_frame(
@@ -116,19 +117,13 @@ def session_users(
     if settings.SESSION_ENGINE != "django.contrib.sessions.backends.db":
         return [session_user(key, user_id) for key, user_id in items]
     from django.contrib.sessions.backends.db import SessionStore
-    from django.contrib.sessions.models import Session
 
-    keys = {key for key, _ in items if key}
-    rows = Session.objects.filter(
-        session_key__in=keys, expire_date__gt=timezone.now()
-    ).values_list("session_key", "session_data")  # no model instance per session
+    keys = sorted({key for key, _ in items if key})
+    rows = _SESSIONS.list(timezone.now(), *keys) if keys else []
     decoder = SessionStore()
     data = {session_key: decoder.decode(session_data) for session_key, session_data in rows}
-    active = get_user_model().objects.filter(
-        pk__in={user_id for _, user_id in items}, is_active=True
-    )
-    if with_mfa:
-        active = active.annotate(**{MFA_WITH_USER_ATTR: mfa_exists(OuterRef("pk"))})
+    user_ids = sorted({user_id for _, user_id in items})
+    active = (_ACTIVE_USERS_MFA if with_mfa else _ACTIVE_USERS).list(*user_ids) if user_ids else []
     users = {user.pk: user for user in active}
     return [
         _session_user(data.get(key or "", {}), user_id, copy.copy(users.get(user_id)))
@@ -136,6 +131,28 @@ def session_users(
         else None
         for key, user_id in items
     ]
+
+
+def _sessions(now: Any, *keys: str) -> Any:
+    from django.contrib.sessions.models import Session
+
+    return Session.objects.filter(session_key__in=keys, expire_date__gt=now).values_list(
+        "session_key", "session_data"
+    )  # no model instance per session
+
+
+def _active_users(*user_ids: int) -> Any:
+    return get_user_model().objects.filter(pk__in=user_ids, is_active=True)
+
+
+# Read for every write frame and every socket's session check: their SQL is built once.
+_SESSIONS = Prepared(_sessions)
+_ACTIVE_USERS = Prepared(_active_users)
+_ACTIVE_USERS_MFA = Prepared(
+    lambda *user_ids: _active_users(*user_ids).annotate(
+        **{MFA_WITH_USER_ATTR: mfa_exists(OuterRef("pk"))}
+    )
+)
 
 
 def _session_user(data: dict[str, Any], user_id: int, user: Any | None) -> Any | None:

@@ -10,6 +10,7 @@ from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet
 
 from messaging.models import Event, Mention, Message, Reaction, ReadMarker, SpaceSequence, Topic
 from networks.access import (
+    MAX_ROW_ID,
     ItemLabels,
     access_item,
     can_see_item,
@@ -17,6 +18,7 @@ from networks.access import (
     filter_visible,
 )
 from networks.clearance import TLP
+from workspace.prepared import Prepared
 
 
 def message_labels(message: Message) -> ItemLabels:
@@ -68,7 +70,15 @@ def visible_topic(*, user: Any, space_id: int, topic_id: Any) -> Topic:
     an ordinary topic costs one query; only a note's discussion checks the note."""
     from messaging.note_selectors import note_labels
 
-    topic = Topic.objects.select_related("note").get(pk=topic_id, space_id=space_id)
+    try:
+        topic_id, space_id = int(topic_id), int(space_id)  # as the ORM would take them
+    except (TypeError, ValueError):
+        raise Topic.DoesNotExist from None
+    if not (0 < topic_id <= MAX_ROW_ID and 0 < space_id <= MAX_ROW_ID):
+        raise Topic.DoesNotExist  # no such row (and no driver overflow for a hostile id)
+    topic = _TOPIC_WITH_NOTE.first(topic_id, space_id)
+    if topic is None:
+        raise Topic.DoesNotExist
     note = getattr(topic, "note", None)
     if note is not None:
         try:
@@ -76,6 +86,14 @@ def visible_topic(*, user: Any, space_id: int, topic_id: Any) -> Topic:
         except PermissionDenied:
             raise Topic.DoesNotExist from None
     return topic
+
+
+# Read on every post frame: its SQL is built once (workspace/prepared.py).
+_TOPIC_WITH_NOTE = Prepared(
+    lambda topic_id, space_id: Topic.objects.select_related("note").filter(
+        pk=topic_id, space_id=space_id
+    )
+)
 
 
 def visible_messages(*, user: Any, space_id: int) -> QuerySet[Message]:
@@ -148,6 +166,17 @@ def visible_events_after(
     return EventBatch(head=head, events=events, overflow=False)
 
 
+def _events_between(space_id: int, after: int, upto: int, *, shape: int) -> QuerySet[Event]:
+    """The space's events in (after, upto], at most `shape` + 1 (the limit + 1)."""
+    return Event.objects.filter(space_id=space_id, seq__gt=after, seq__lte=upto).order_by(
+        "seq"
+    )[: shape + 1]
+
+
+# Read for every doorbell batch: its SQL is built once per limit (a setting).
+_EVENTS_BETWEEN = Prepared(_events_between, shaped=True)
+
+
 def visible_events_after_many(
     *, windows: list[tuple[Any, int]], space_id: int, limit: int, upto: int
 ) -> list[EventBatch]:
@@ -164,11 +193,7 @@ def visible_events_after_many(
     first = min((after for _, after in windows), default=upto)
     if upto <= first:
         return [EventBatch(head=upto, events=[], overflow=False) for _ in windows]
-    events = list(
-        Event.objects.filter(space_id=space_id, seq__gt=first, seq__lte=upto).order_by("seq")[
-            : limit + 1
-        ]
-    )
+    events = _EVENTS_BETWEEN.list(space_id, first, upto, shape=limit)
     if len(events) > limit:  # rare: fall back to the per-user query, which counts exactly
         return [
             visible_events_after(user=u, space_id=space_id, after_seq=after, limit=limit, upto=upto)
@@ -239,17 +264,25 @@ def topic_discussion_labels(topic: Topic) -> ItemLabels | None:
     return note_labels(note) if note is not None else None
 
 
+def _notes_of_topics(*topic_ids: int) -> QuerySet[Any]:
+    from messaging.models import Note
+
+    return Note.objects.filter(topic_id__in=topic_ids).values_list(
+        "pk", "topic_id", "space_id", "level", "tlp", "author_id"
+    )
+
+
+# Read for every doorbell batch (most name one topic): its SQL is built once per length.
+_NOTES_OF_TOPICS = Prepared(_notes_of_topics)
+
+
 def _note_labels_by_topic(topic_ids: set[int]) -> dict[int, ItemLabels]:
     """Labels of the notes whose discussion topics are among `topic_ids` (two queries)."""
     from messaging.models import Note
 
     if not topic_ids:
         return {}
-    notes = list(
-        Note.objects.filter(topic_id__in=topic_ids).values_list(
-            "pk", "topic_id", "space_id", "level", "tlp", "author_id"
-        )
-    )
+    notes = _NOTES_OF_TOPICS.list(*sorted(topic_ids))
     recipients = _red_recipients(Note, [pk for pk, _t, _s, _l, tlp, _a in notes if tlp == TLP.RED])
     return {
         topic_id: ItemLabels(

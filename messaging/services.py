@@ -46,6 +46,7 @@ from networks.clearance import TLP, level_name, level_names
 from networks.models import Space
 from workspace.audit.services import audit_record
 from workspace.notifications import services as notifications
+from workspace.prepared import Prepared
 
 MAX_RECIPIENTS = 50
 MAX_MENTIONS = 20
@@ -384,8 +385,16 @@ def message_post(
         return existing
 
 
+# Read on every post (is it a retry?): its SQL is built once (workspace/prepared.py).
+_POST_BY_CLIENT_ID = Prepared(
+    lambda author_id, client_uuid: Message.objects.filter(
+        author_id=author_id, client_id=client_uuid
+    ).order_by("pk")[:1]
+)
+
+
 def _existing_post(acting_user: Any, client_uuid: uuid.UUID, space: Space) -> Message | None:
-    existing = Message.objects.filter(author=acting_user, client_id=client_uuid).first()
+    existing = _POST_BY_CLIENT_ID.first(acting_user.pk, client_uuid)
     if existing is not None and existing.space_id != space.pk:
         raise ValidationError(_("This client id was already used."), code="client_id_reused")
     if existing is not None:

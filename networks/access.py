@@ -39,6 +39,9 @@ from django.utils import timezone
 from networks.clearance import LOWEST_LEVEL, TLP
 from networks.models import Membership, MembershipStatus, Network, Space, SpaceUserObjectPermission
 from networks.permissions import permission_id
+from workspace.prepared import Prepared
+
+MAX_ROW_ID = 2**63 - 1  # ids are BigAutoField
 
 
 class Action(StrEnum):
@@ -87,20 +90,34 @@ def _read_access(user: Any, space_id: int, action: Action) -> Membership:
     query (the grant is an EXISTS beside the membership row)."""
     if not user_has_completed_mfa(user):
         raise PermissionDenied
-    granted = SpaceUserObjectPermission.objects.filter(
-        user_id=user.pk, content_object_id=space_id, permission_id=permission_id(str(action))
-    )
-    membership = next(
-        iter(
-            Membership.objects.select_related("space", "space__network")
-            .filter(user_id=user.pk, space_id=space_id, status=MembershipStatus.ACTIVE)
-            .filter(Exists(granted))[:1]
-        ),
-        None,
-    )
+    try:
+        space_id = int(space_id)  # as the ORM would take it
+    except (TypeError, ValueError):
+        raise PermissionDenied from None
+    if not 0 < space_id <= MAX_ROW_ID:
+        raise PermissionDenied  # no such row (and no driver overflow for a hostile id)
+    permission = permission_id(str(action))
+    if permission is None:
+        raise PermissionDenied  # no such permission yet (a database being migrated)
+    membership = _GRANTED_MEMBERSHIP.first(user.pk, space_id, permission)
     if membership is None:
         raise PermissionDenied
     return membership
+
+
+def _granted_membership(user_id: int, space_id: int, permission: int) -> QuerySet[Membership]:
+    granted = SpaceUserObjectPermission.objects.filter(
+        user_id=user_id, content_object_id=space_id, permission_id=permission
+    )
+    return (
+        Membership.objects.select_related("space", "space__network")
+        .filter(user_id=user_id, space_id=space_id, status=MembershipStatus.ACTIVE)
+        .filter(Exists(granted))[:1]
+    )
+
+
+# Read on every socket frame and every page of a space: its SQL is built once.
+_GRANTED_MEMBERSHIP = Prepared(_granted_membership)
 
 
 def granted_memberships(user: Any, *, action: Action = Action.VIEW) -> dict[int, Membership]:
@@ -147,15 +164,25 @@ def delivery_memberships(*, space_id: int, user_ids: Iterable[int]) -> dict[int,
     space, for active users with completed MFA, in one query. Each item is then judged
     per user by `can_see_item` — the same rule as `filter_visible`, evaluated in memory.
     """
+    ids = sorted(set(user_ids))
+    if not ids:
+        return {}
+    return {m.user_id: m for m in _DELIVERY_MEMBERSHIPS.list(space_id, *ids)}
+
+
+def _delivery_memberships(space_id: int, *user_ids: int) -> QuerySet[Membership]:
     from workspace.accounts.adapter import mfa_exists
 
-    memberships = Membership.objects.filter(
+    return Membership.objects.filter(
         space_id=space_id,
-        user_id__in=list(user_ids),
+        user_id__in=user_ids,
         status=MembershipStatus.ACTIVE,
         user__is_active=True,
     ).filter(mfa_exists(OuterRef("user_id")))
-    return {m.user_id: m for m in memberships}
+
+
+# Read for every doorbell batch: one statement per number of users (up to 64 of them).
+_DELIVERY_MEMBERSHIPS = Prepared(_delivery_memberships, shapes=64)
 
 
 def access_item(user: Any, item: ItemLabels, *, action: Action = Action.VIEW) -> Membership:

@@ -15,7 +15,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.db.models import Exists, OuterRef, Q, Value
+from django.db.models import Exists, OuterRef, Q, QuerySet, Value
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -36,6 +36,7 @@ from workspace.notifications.models import (
     NotificationPreference,
     TopicFollow,
 )
+from workspace.prepared import Prepared
 from workspace.realtime import group_send_many, user_group
 
 # The channel-layer message the consumer forwards as a `notification` frame.
@@ -157,6 +158,38 @@ def message_posted(
     return created
 
 
+def _follows(topic_id: int, level: int, *user_ids: int, shape: tuple[bool, str]) -> QuerySet:
+    """(user id, following, waiting) of the topic's follows: those following or among
+    `user_ids` ("following or"), or only those among `user_ids` ("only"). `waiting`: the
+    user has an unread reply notification of the topic that they can see whenever they
+    can see a message at `level` (never for a TLP:RED message, shape[0])."""
+    red, which = shape
+    follows = TopicFollow.objects.filter(topic_id=topic_id)
+    if red:
+        follows = follows.annotate(waiting=Value(False))
+    else:
+        follows = follows.annotate(
+            waiting=Exists(
+                Notification.objects.filter(
+                    user_id=OuterRef("user_id"),
+                    kind=NotificationKind.REPLY,
+                    topic_id=topic_id,
+                    read_at__isnull=True,
+                    level__lte=level,
+                ).exclude(tlp=TLP.RED)
+            )
+        )
+    if which == "only":
+        follows = follows.filter(user_id__in=user_ids)
+    else:
+        follows = follows.filter(Q(following=True) | Q(user_id__in=user_ids))
+    return follows.values_list("user_id", "following", "waiting")
+
+
+# Read for every new message: its SQL is built once per shape (workspace/prepared.py).
+_FOLLOWS = Prepared(_follows, shaped=True)
+
+
 def _followers_to_tell(message: Any, labels: ItemLabels, *, skip: set[int]) -> list[int]:
     """The topic's followers (but `skip`) to tell of a new message, who may then be told
     only if they may see it; the poster and the topic's author are made followers first.
@@ -171,25 +204,12 @@ def _followers_to_tell(message: Any, labels: ItemLabels, *, skip: set[int]) -> l
     """
     topic = message.topic
     starters = {message.author_id, topic.created_by_id} - {None}
-    follows = TopicFollow.objects.filter(topic_id=topic.pk)
-    if labels.tlp == TLP.RED:
-        follows = follows.annotate(waiting=Value(False))
-    else:
-        follows = follows.annotate(
-            waiting=Exists(
-                Notification.objects.filter(
-                    user_id=OuterRef("user_id"),
-                    kind=NotificationKind.REPLY,
-                    topic_id=topic.pk,
-                    read_at__isnull=True,
-                    level__lte=labels.level,
-                ).exclude(tlp=TLP.RED)
-            )
-        )
-    rows = follows.values_list("user_id", "following", "waiting")
+    red = labels.tlp == TLP.RED
     found = {
         uid: (following, waiting)
-        for uid, following, waiting in rows.filter(Q(following=True) | Q(user_id__in=starters))
+        for uid, following, waiting in _FOLLOWS.list(
+            topic.pk, labels.level, *sorted(starters), shape=(red, "following or")
+        )
     }
     missing = starters - found.keys()
     if missing:
@@ -200,7 +220,9 @@ def _followers_to_tell(message: Any, labels: ItemLabels, *, skip: set[int]) -> l
         if missing - skip:  # what the insert left (a choice made meanwhile stays)
             found.update(
                 (uid, (following, waiting))
-                for uid, following, waiting in rows.filter(user_id__in=missing - skip)
+                for uid, following, waiting in _FOLLOWS.list(
+                    topic.pk, labels.level, *sorted(missing - skip), shape=(red, "only")
+                )
             )
     return sorted(
         uid

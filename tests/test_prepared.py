@@ -1,0 +1,193 @@
+"""workspace/prepared.py: a query compiled once answers as its queryset does, every time.
+
+Runs on SQLite, and on PostgreSQL in CI's second pass (the SQL and the parameter binding
+differ between the two: datetimes and UUIDs are bound differently).
+"""
+
+import uuid
+from datetime import timedelta
+
+import pytest
+from django.contrib.sessions.backends.db import SessionStore
+from django.contrib.sessions.models import Session
+from django.core.exceptions import PermissionDenied
+from django.db import connection
+from django.db.models import Exists, OuterRef
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from messaging.models import Message, Topic
+from messaging.selectors import visible_topic
+from messaging.services import message_post, topic_create
+from networks.access import Action, access_space
+from networks.models import Membership, MembershipStatus
+from networks.services import membership_set
+from tests.factories import SpaceFactory, UserFactory
+from workspace.prepared import Prepared
+
+pytestmark = pytest.mark.django_db
+
+
+def _same_objects(got: list, expected: list) -> None:
+    assert [type(o) for o in got] == [type(o) for o in expected]
+    assert [o.pk for o in got] == [o.pk for o in expected]
+    for a, b in zip(got, expected, strict=True):
+        assert a.__dict__.keys() - {"_state"} == b.__dict__.keys() - {"_state"}
+        for name in a.__dict__.keys() - {"_state"}:
+            assert getattr(a, name) == getattr(b, name), name
+        assert a._state.db == b._state.db and a._state.adding is b._state.adding is False
+        assert a._state.fields_cache.keys() == b._state.fields_cache.keys()
+
+
+@pytest.fixture
+def members():
+    space = SpaceFactory()
+    other = SpaceFactory(network=space.network)
+    admin = UserFactory(mfa=True)
+    users = [UserFactory(mfa=i != 2) for i in range(4)]
+    for i, user in enumerate(users):
+        membership_set(space=space, user=user, clearance=i % 4, acting_user=admin)
+    membership_set(space=other, user=users[0], clearance=1, acting_user=admin)
+    return space, other, users
+
+
+def _memberships(user_id, space_id):
+    return (
+        Membership.objects.select_related("space", "space__network")
+        .filter(user_id=user_id, space_id=space_id, status=MembershipStatus.ACTIVE)
+        .annotate(has_other=Exists(Membership.objects.filter(user_id=OuterRef("user_id"))
+                                   .exclude(space_id=space_id)))
+    )
+
+
+def test_model_rows_with_related_objects_and_annotations_match_the_queryset(members):
+    space, other, users = members
+    prepared = Prepared(_memberships)
+    for user in users:
+        for space_id in (space.pk, other.pk, 10**9):
+            got = prepared.list(user.pk, space_id)
+            _same_objects(got, list(_memberships(user.pk, space_id)))
+            for row in got:  # select_related filled in, as the queryset does
+                assert row.space.network.pk == space.network.pk
+                assert row.has_other == (user == users[0])
+
+
+def test_the_sql_is_built_once_and_every_call_reads_the_database(members):
+    space, _other, users = members
+    built = []
+
+    def build(user_id, space_id):
+        built.append((user_id, space_id))
+        return _memberships(user_id, space_id)
+
+    prepared = Prepared(build)
+    with CaptureQueriesContext(connection) as queries:
+        for user in users:
+            assert [m.user_id for m in prepared.list(user.pk, space.pk)] == [user.pk]
+    assert len(built) == 1 and built[0] != (users[0].pk, space.pk)  # built from marks, once
+    assert len(queries) == len(users)
+    # A removal shows at the next call: nothing but the SQL is kept.
+    Membership.objects.filter(user=users[1], space=space).update(status=MembershipStatus.REMOVED)
+    assert prepared.list(users[1].pk, space.pk) == []
+
+
+def test_values_rows_with_a_datetime_and_an_in_list_of_each_length():
+    def build(now, *keys):
+        return Session.objects.filter(session_key__in=keys, expire_date__gt=now).values_list(
+            "session_key", "expire_date"
+        )
+
+    stores = []
+    for days in (1, 2, -1):  # the last has expired
+        store = SessionStore()
+        store["n"] = days
+        store.set_expiry(timedelta(days=days))
+        store.create()
+        stores.append(store.session_key)
+    prepared = Prepared(build)
+    now = timezone.now()
+    for keys in (stores[:1], stores[:2], stores, ["missing"], stores[::-1]):
+        got = sorted(prepared.list(now, *keys))
+        assert got == sorted(build(now, *keys))
+        assert stores[2] not in {key for key, _ in got}
+    # A later "now" is a parameter too, not a constant of the SQL.
+    assert prepared.list(now + timedelta(days=3), *stores) == []
+
+
+def test_uuid_values_and_a_slice(members):
+    space, _other, users = members
+    topic = topic_create(space=space, name="Routes", acting_user=users[3])
+    client_ids = [uuid.uuid4() for _ in range(3)]
+    for client_id in client_ids:
+        message_post(space=space, topic=topic, body="hello", level=0, tlp="GREEN",
+                     client_id=client_id, acting_user=users[3])
+    prepared = Prepared(
+        lambda author_id, client_id: Message.objects.filter(
+            author_id=author_id, client_id=client_id
+        ).order_by("pk")[:1]
+    )
+    for client_id in [*client_ids, uuid.uuid4()]:
+        expected = Message.objects.filter(author=users[3], client_id=client_id).first()
+        assert prepared.first(users[3].pk, client_id) == expected
+    assert prepared.first(users[0].pk, client_ids[0]) is None
+
+
+def test_a_query_whose_value_is_not_a_parameter_runs_as_a_queryset(members):
+    space, _other, users = members
+    built = []
+
+    def build(user_id, level):
+        built.append(level)
+        # The level decides the query's shape in Python: it never reaches the SQL.
+        return Membership.objects.filter(user_id=user_id, clearance__gte=0 if level else 1)
+
+    prepared = Prepared(build)
+    for level in (0, 1, 0):
+        expected = list(build(users[1].pk, level))
+        assert [m.pk for m in prepared.list(users[1].pk, level)] == [m.pk for m in expected]
+    # Compiled once, found not reusable, and from then on built per call (with the values).
+    assert built[1] not in (0, 1)
+    assert len(built) == 1 + 3 + 3
+
+
+def _outcome(fn):
+    try:
+        return "rows", [row.pk for row in fn()]
+    except Exception as exc:  # noqa: BLE001 - compared, not hidden
+        return "error", type(exc)
+
+
+def test_integers_beyond_a_parameter_range_get_the_orm_answer(members):
+    space, _other, users = members
+    prepared = Prepared(lambda user_id, space_id: Membership.objects.filter(
+        user_id=user_id, space_id=space_id))
+    assert len(prepared.list(users[0].pk, space.pk)) == 1
+    for value in (2**40, 2**63 - 1, 2**63, -(2**63) - 1):
+        assert _outcome(lambda v=value: prepared.list(users[0].pk, v)) == _outcome(
+            lambda v=value: Membership.objects.filter(user_id=users[0].pk, space_id=v))
+
+
+def test_shapes_are_capped(members):
+    space, _other, users = members
+    prepared = Prepared(lambda *ids: Membership.objects.filter(user_id__in=ids), shapes=2)
+    for n in range(1, 5):
+        ids = [u.pk for u in users[:n]]
+        assert {m.user_id for m in prepared.list(*ids)} == set(ids)
+    assert len(prepared._statements) == 2
+
+
+def test_hostile_ids_at_the_prepared_access_checks(members):
+    space, _other, users = members
+    topic = topic_create(space=space, name="Routes", acting_user=users[3])
+    user = users[3]
+    assert access_space(user, space.pk, action=Action.VIEW).space_id == space.pk
+    assert access_space(user, str(space.pk), action=Action.VIEW).space_id == space.pk
+    for bad in ("x", None, "1; DROP TABLE networks_space", 2**70, -1, [space.pk]):
+        with pytest.raises(PermissionDenied):
+            access_space(user, bad, action=Action.VIEW)
+    assert visible_topic(user=user, space_id=space.pk, topic_id=topic.pk) == topic
+    for bad in ("x", None, 2**70, -1, topic.pk + 1000):
+        with pytest.raises(Topic.DoesNotExist):
+            visible_topic(user=user, space_id=space.pk, topic_id=bad)
+    with pytest.raises(Topic.DoesNotExist):
+        visible_topic(user=user, space_id=space.pk + 1000, topic_id=topic.pk)

@@ -1,0 +1,210 @@
+"""Hot queries whose SQL is built once: an ORM queryset compiled per shape, then rerun.
+
+Django builds a query's SQL anew every time a queryset is evaluated. On the socket's
+write and delivery paths that building is most of a query's cost (cProfile over a post
+frame: about 18,000 Python calls, mostly the compiler, for 13 short statements).
+`Prepared` builds the queryset once with stand-in values ("marks"), lets Django compile
+it, records where each mark landed among the SQL's parameters, and from then on runs
+that SQL with the caller's values in those places. Rows become objects through the
+queryset's own iterable (model instances, select_related, annotations, values_list), so
+a prepared query returns what the plain queryset returns.
+
+The queryset is still the one place the query is written: the SQL is Django's, compiled
+for the connection's backend. Nothing is cached but SQL text and parameter positions;
+every call reads the database. A query whose marks did not all become parameters (Django
+folded one into the SQL text) is refused when it is first compiled, and then runs as an
+ordinary queryset every time.
+
+    _ACCESS = Prepared(lambda user_id, space_id: Membership.objects.filter(
+        user_id=user_id, space_id=space_id))
+    memberships = _ACCESS.list(user.pk, space_id)
+
+Values may be int, str, uuid.UUID or an aware datetime; a call's types are part of the
+shape (so `build(*ids)` with `filter(pk__in=ids)` has one statement per length, up to
+`shapes` of them). `shaped=True` passes `shape=` to the builder, for anything else its
+SQL depends on (a slice's bounds), and keys the statement by it.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+import uuid
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from django.db import connections
+from django.db.models import QuerySet
+
+_INT_MARK = 32_100  # within every integer column's range (Django drops out-of-range values)
+
+
+def _mark(kind: type, i: int) -> Any:
+    if kind is int:
+        return _INT_MARK + i
+    if kind is str:
+        return f"\x00mark {i}\x00"
+    if kind is uuid.UUID:
+        return uuid.UUID(int=0x5EED_0000 + i)
+    if kind is datetime:
+        return datetime(1901, 2, 3, tzinfo=UTC) + timedelta(days=i)
+    raise TypeError(f"a prepared query takes int, str, UUID or datetime values, not {kind}")
+
+
+def _adapters(kind: type, connection: Any) -> list[Callable[[Any], Any]]:
+    """The ways Django may have bound a value of `kind` as a parameter, most likely first."""
+    if kind is uuid.UUID:
+        return [lambda v: v, lambda v: v.hex]
+    if kind is datetime:
+        return [lambda v: v, connection.ops.adapt_datetimefield_value]
+    return [lambda v: v]
+
+
+class NotPreparable(Exception):
+    """The queryset's SQL does not carry every mark as a parameter."""
+
+
+@dataclass(frozen=True)
+class _Statement:
+    sql: str
+    params: tuple[Any, ...]
+    slots: tuple[tuple[int, int, Callable[[Any], Any]], ...]  # (param position, value, adapt)
+    queryset: QuerySet[Any]  # as built from the marks: its iterable makes the objects
+    compiler: Any  # set up by its first compilation (select, klass_info, ...)
+
+    def params_for(self, values: tuple[Any, ...]) -> list[Any] | None:
+        """The SQL's parameters for `values`; None if an integer is out of the range its
+        parameter was bound with (the ORM answers those without the driver's overflow)."""
+        params = list(self.params)
+        for position, index, adapt in self.slots:
+            value, bound = adapt(values[index]), self.params[position]
+            if isinstance(bound, int):
+                low, high = _INT_RANGES.get(type(bound).__name__, _INT_RANGES["int"])
+                if not low <= value <= high:
+                    return None
+                # Bound as the mark was (a psycopg integer wrapper stays one).
+                value = type(bound)(value)
+            params[position] = value
+        return params
+
+
+# What a parameter bound as each integer type holds (psycopg's wrappers by name).
+_INT_RANGES = {
+    "Int2": (-(2**15), 2**15 - 1),
+    "Int4": (-(2**31), 2**31 - 1),
+    "int": (-(2**63), 2**63 - 1),
+}
+
+
+class _Query:
+    """The built query for one run: its compiler answers with the prepared SQL."""
+
+    def __init__(self, query: Any, compiler: Any) -> None:
+        self._query, self._compiler = query, compiler
+
+    def get_compiler(self, *args: Any, **kwargs: Any) -> Any:
+        return self._compiler
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._query, name)
+
+
+class _Run:
+    """What a queryset's iterable reads of its queryset, for one prepared run."""
+
+    _known_related_objects: dict[Any, Any] = {}
+
+    def __init__(self, statement: _Statement, alias: str, params: list[Any]) -> None:
+        built = statement.queryset
+        compiler = copy.copy(statement.compiler)
+        compiler.connection = connections[alias]  # this thread's connection
+        compiler.using = alias
+        sql = statement.sql
+        compiler.as_sql = lambda *args, **kwargs: (sql, params)
+        self.model, self.db, self._fields = built.model, alias, built._fields
+        self.query = _Query(built.query, compiler)
+
+
+class Prepared:
+    def __init__(
+        self,
+        build: Callable[..., QuerySet[Any]],
+        *,
+        shaped: bool = False,
+        using: str = "default",
+        shapes: int = 32,
+    ) -> None:
+        self.build = build
+        self.shaped = shaped  # build(*values, shape=shape)
+        self.using = using
+        self.shapes = shapes  # statements kept at most (each length of an IN list is one)
+        self._statements: dict[Hashable, _Statement | None] = {}
+        self._lock = threading.Lock()
+
+    def list(self, *values: Any, shape: Hashable = ()) -> list[Any]:
+        """The rows of `build(*values)`, as that queryset would give them."""
+        statement = self._statement(values, shape)
+        params = statement.params_for(values) if statement is not None else None
+        if statement is None or params is None:
+            return list(self._build(values, shape))
+        run = _Run(statement, self.using, params)
+        return list(statement.queryset._iterable_class(run))
+
+    def _build(self, values: tuple[Any, ...] | list[Any], shape: Hashable) -> QuerySet[Any]:
+        return self.build(*values, shape=shape) if self.shaped else self.build(*values)
+
+    def first(self, *values: Any, shape: Hashable = ()) -> Any | None:
+        rows = self.list(*values, shape=shape)
+        return rows[0] if rows else None
+
+    def _statement(self, values: tuple[Any, ...], shape: Hashable) -> _Statement | None:
+        connection = connections[self.using]
+        key = (
+            connection.vendor,
+            str(connection.settings_dict["NAME"]),
+            tuple(type(v) for v in values),
+            shape,
+        )
+        try:
+            return self._statements[key]
+        except KeyError:
+            pass
+        if len(self._statements) >= self.shapes:
+            return None  # rare shapes run as ordinary querysets
+        try:
+            statement: _Statement | None = self._compile(values, shape, connection)
+        except Exception:  # noqa: BLE001 - NotPreparable, or marks the fields refuse
+            statement = None  # this shape runs as an ordinary queryset: the ORM's answer
+        with self._lock:
+            return self._statements.setdefault(key, statement)
+
+    def _compile(self, values: tuple[Any, ...], shape: Hashable, connection: Any) -> _Statement:
+        kinds = [type(v) for v in values]
+        marks = [_mark(kind, i) for i, kind in enumerate(kinds)]
+        queryset = self._build(marks, shape)
+        compiler = queryset.query.get_compiler(using=self.using)
+        sql, params = compiler.as_sql()
+        slots = []
+        for i, (kind, mark) in enumerate(zip(kinds, marks, strict=True)):
+            found = False
+            for adapt in _adapters(kind, connection):
+                bound = adapt(mark)
+                positions = [
+                    p for p, param in enumerate(params) if _same(param, bound)
+                ]
+                if positions:
+                    slots.extend((p, i, adapt) for p in positions)
+                    found = True
+                    break
+            if not found:
+                raise NotPreparable(f"value {i} is not a parameter of {sql!r}")
+        return _Statement(sql, tuple(params), tuple(slots), queryset, compiler)
+
+
+def _same(param: Any, bound: Any) -> bool:
+    """A parameter is the mark: equal and of the same kind (so 1 never matches True)."""
+    if isinstance(bound, int) and not isinstance(bound, bool):
+        return isinstance(param, int) and not isinstance(param, bool) and int(param) == bound
+    return type(param) is type(bound) and param == bound
