@@ -316,6 +316,9 @@ def main(argv: list[str] | None = None) -> int:
                         type=lambda s: [int(x) for x in s.split(",")])
     parser.add_argument("--rounds", type=int, default=30)
     parser.add_argument("--daphnes", type=int, default=2)
+    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                        help="a Django setting for the workspace's daphne processes "
+                             "(Python literal), e.g. --set MESSAGING_BATCH_WINDOW_SECONDS=0")
     parser.add_argument("--database-url", default=DEFAULT_DATABASE_URL)
     parser.add_argument("--timeout", type=float, default=15,
                         help="seconds a round may take before it counts as timed out")
@@ -355,7 +358,9 @@ def main(argv: list[str] | None = None) -> int:
         topologies.append(bare)
         bare.start()
         app = Topology(workdir / "app", args.daphnes, redis_url, "workspace",
-                       extra_settings=WORKSPACE_OVERRIDES)
+                       extra_settings=WORKSPACE_OVERRIDES + "".join(
+                           f"{item.split('=', 1)[0]} = {item.split('=', 1)[1]}\n"
+                           for item in args.set))
         topologies.append(app)
         app.start()
         load = Path("/proc/loadavg").read_text().split()[0]

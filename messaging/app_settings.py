@@ -18,6 +18,7 @@ class MessagingSettings:
     poll_seconds: float
     session_check_seconds: float
     page_size: int
+    batch_window_seconds: float
 
 
 def messaging_settings() -> MessagingSettings:
@@ -32,4 +33,19 @@ def messaging_settings() -> MessagingSettings:
         poll_seconds=getattr(settings, "MESSAGING_POLL_SECONDS", 5.0),
         session_check_seconds=getattr(settings, "MESSAGING_SESSION_CHECK_SECONDS", 1.0),
         page_size=getattr(settings, "MESSAGING_PAGE_SIZE", 50),
+        batch_window_seconds=_batch_window(),
     )
+
+
+def _batch_window() -> float:
+    """How long a database batch of the sockets' reads waits for more (messaging/batching).
+
+    A networked layer (channels_redis) hands a process its doorbells one pop at a time,
+    so a doorbell's sockets arrive over a few milliseconds: 2 ms gathers them into few
+    reads. An in-process layer wakes them all in one turn of the event loop: the batch
+    then only waits that turn."""
+    configured = getattr(settings, "MESSAGING_BATCH_WINDOW_SECONDS", None)
+    if configured is not None:
+        return float(configured)
+    backend = str(settings.CHANNEL_LAYERS.get("default", {}).get("BACKEND", ""))
+    return 0.0 if backend.startswith("workspace.layers.") or "InMemory" in backend else 0.002

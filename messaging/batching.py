@@ -3,7 +3,9 @@
 A doorbell reaches every socket of a space at once; each then needs its own visibility
 query (the access rule is per user). Done one `database_sync_to_async` call per socket,
 the thread hop and (with CONN_MAX_AGE=0) a new connection dominate. The batcher gathers
-the calls that arrive within a short window and runs them together, on one connection,
+the calls that arrive within a short window (`batch_window_seconds`, messaging/
+app_settings.py: 2 ms on Redis, one turn of the event loop in process) and runs them
+together, on one connection,
 each still exactly the per-user function it was: nothing about access is shared or cached.
 """
 
@@ -14,9 +16,8 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
+from messaging.app_settings import messaging_settings
 from messaging.dbthreads import in_db_thread
-
-WINDOW_SECONDS = 0.002
 
 _Call = tuple[Callable[..., Any], tuple[Any, ...], "asyncio.Future[Any]"]
 
@@ -68,7 +69,7 @@ class Batcher:
         return await future
 
     async def _flush(self) -> None:
-        await asyncio.sleep(WINDOW_SECONDS)
+        await asyncio.sleep(messaging_settings().batch_window_seconds)
         batch, self.pending, self.flusher = self.pending, [], None
         try:
             results = await in_db_thread(_run_all)([(f, a) for f, a, _ in batch])
