@@ -626,7 +626,9 @@ async def ramp(label: str, topology: Topology, users: list[SimUser], args: argpa
         kinds = ", ".join(f"{k} n={v['n']} p50={v['p50_ms']:.0f} p99={v['p99_ms']:.0f}"
                           for k, v in sorted(row["by_kind"].items()))
         row["loadavg"] = Path("/proc/loadavg").read_text().split()[0]
-        print(f"       by kind (ms): {kinds}; load average {row['loadavg']}", flush=True)
+        print(f"       by kind (ms): {kinds}; delivered n={len(window.deliveries)} "
+              f"p50={row['delivery_p50_ms']:.0f} p95={row['delivery_p95_ms']:.0f}; "
+              f"load average {row['loadavg']}", flush=True)
         if window.errors:
             print(f"       errors: {window.errors}", flush=True)
         if broken:

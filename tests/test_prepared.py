@@ -191,3 +191,14 @@ def test_hostile_ids_at_the_prepared_access_checks(members):
             visible_topic(user=user, space_id=space.pk, topic_id=bad)
     with pytest.raises(Topic.DoesNotExist):
         visible_topic(user=user, space_id=space.pk + 1000, topic_id=topic.pk)
+
+
+def test_a_prefetching_queryset_runs_as_it_is(members):
+    space, _other, users = members
+    prepared = Prepared(lambda space_id: Membership.objects.filter(space_id=space_id)
+                        .prefetch_related("user__memberships"))
+    rows = prepared.list(space.pk)
+    assert len(rows) == 4 and all("user" in r._prefetched_objects_cache or
+                                  "memberships" in r.user._prefetched_objects_cache
+                                  for r in rows)
+    assert prepared._statements and all(v is None for v in prepared._statements.values())

@@ -7,7 +7,8 @@ frame: about 18,000 Python calls, mostly the compiler, for 13 short statements).
 it, records where each mark landed among the SQL's parameters, and from then on runs
 that SQL with the caller's values in those places. Rows become objects through the
 queryset's own iterable (model instances, select_related, annotations, values_list), so
-a prepared query returns what the plain queryset returns.
+a prepared query returns what the plain queryset returns (prefetch_related, which runs
+queries of its own, is refused: such a queryset runs as it is).
 
 The queryset is still the one place the query is written: the SQL is Django's, compiled
 for the connection's backend. Nothing is cached but SQL text and parameter positions;
@@ -184,6 +185,8 @@ class Prepared:
         kinds = [type(v) for v in values]
         marks = [_mark(kind, i) for i, kind in enumerate(kinds)]
         queryset = self._build(marks, shape)
+        if queryset._prefetch_related_lookups:
+            raise NotPreparable("prefetch_related runs queries of its own")
         compiler = queryset.query.get_compiler(using=self.using)
         sql, params = compiler.as_sql()
         slots = []
