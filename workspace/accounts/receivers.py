@@ -39,6 +39,12 @@ def on_login(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
 def on_logout(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
     audit_record(action="auth.logout", actor=user, request=request)
     if user is not None:
+        # Django flushes the session only after this signal: end it here, before the
+        # notice, or a socket's re-check (the notice sets it off at once) may still find
+        # it and stay open.
+        session = getattr(request, "session", None)
+        if session is not None and session.session_key:
+            session.delete()
         # Each of the user's sockets re-checks its own session and closes if it has ended.
         notify_user_on_commit(user.pk, reason="session.ended")
 
