@@ -203,6 +203,9 @@ class Prepared:
                     break
             if not found:
                 raise NotPreparable(f"value {i} is not a parameter of {sql!r}")
+        # Each run sets its own thread's connection: a kept reference would keep the
+        # compiling thread's connection open after that thread has gone.
+        compiler.connection = None
         return _Statement(sql, tuple(params), tuple(slots), queryset, compiler)
 
 
