@@ -10,12 +10,12 @@ from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet
 
 from messaging.models import Event, Mention, Message, Reaction, ReadMarker, SpaceSequence, Topic
 from networks.access import (
-    MAX_ROW_ID,
     ItemLabels,
     access_item,
     can_see_item,
     delivery_memberships,
     filter_visible,
+    row_id,
 )
 from networks.clearance import TLP
 from workspace.prepared import Prepared
@@ -70,13 +70,12 @@ def visible_topic(*, user: Any, space_id: int, topic_id: Any) -> Topic:
     an ordinary topic costs one query; only a note's discussion checks the note."""
     from messaging.note_selectors import note_labels
 
-    try:
-        topic_id, space_id = int(topic_id), int(space_id)  # as the ORM would take them
-    except (TypeError, ValueError):
-        raise Topic.DoesNotExist from None
-    if not (0 < topic_id <= MAX_ROW_ID and 0 < space_id <= MAX_ROW_ID):
-        raise Topic.DoesNotExist  # no such row (and no driver overflow for a hostile id)
-    topic = _TOPIC_WITH_NOTE.first(topic_id, space_id)
+    topic_pk, space_pk = row_id(topic_id), row_id(space_id)
+    topic = (
+        _TOPIC_WITH_NOTE.first(topic_pk, space_pk)
+        if topic_pk is not None and space_pk is not None
+        else None
+    )
     if topic is None:
         raise Topic.DoesNotExist
     note = getattr(topic, "note", None)

@@ -44,6 +44,16 @@ from workspace.prepared import Prepared
 MAX_ROW_ID = 2**63 - 1  # ids are BigAutoField
 
 
+def row_id(value: Any) -> int | None:
+    """`value` as a row id, as the ORM would take it; None for anything no row can have
+    (not a number, not positive, beyond a bigint: no driver overflow for a hostile id)."""
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        return None
+    return number if 0 < number <= MAX_ROW_ID else None
+
+
 class Action(StrEnum):
     VIEW = "view_space"
     POST = "post_in_space"
@@ -90,16 +100,11 @@ def _read_access(user: Any, space_id: int, action: Action) -> Membership:
     query (the grant is an EXISTS beside the membership row)."""
     if not user_has_completed_mfa(user):
         raise PermissionDenied
-    try:
-        space_id = int(space_id)  # as the ORM would take it
-    except (TypeError, ValueError):
-        raise PermissionDenied from None
-    if not 0 < space_id <= MAX_ROW_ID:
-        raise PermissionDenied  # no such row (and no driver overflow for a hostile id)
+    space = row_id(space_id)
     permission = permission_id(str(action))
-    if permission is None:
-        raise PermissionDenied  # no such permission yet (a database being migrated)
-    membership = _GRANTED_MEMBERSHIP.first(user.pk, space_id, permission)
+    if space is None or permission is None:  # no such space, or no such permission yet
+        raise PermissionDenied
+    membership = _GRANTED_MEMBERSHIP.first(user.pk, space, permission)
     if membership is None:
         raise PermissionDenied
     return membership

@@ -222,3 +222,20 @@ def test_pages_carry_no_inline_script_or_style(as_user, room):
 
     for tag in re.findall(r"<script[^>]*>", body):
         assert 'type="module"' in tag and "src=" in tag
+
+
+def test_names_on_the_topic_page_are_escaped(as_user, room):
+    """The message tag escapes what members type about themselves: the author's name and
+    a TLP:RED message's recipients' names."""
+    hostile = '<img src=x onerror="alert(1)">&"\'</strong>'
+    for who in ("secret", "confidential"):
+        user = room["users"][who]
+        user.display_name = f"{who} {hostile}"
+        user.save(update_fields=["display_name"])
+    post(room, "secret", "RED-BODY", tlp=TLP.RED, recipients=(room["users"]["confidential"],))
+    body = as_user("confidential").get(_topic_url(room)).content.decode()
+    assert "RED-BODY" in body
+    assert "<img src=x" not in body and "</strong>&" not in body
+    escaped = "&lt;img src=x onerror=&quot;alert(1)&quot;&gt;&amp;&quot;&#x27;&lt;/strong&gt;"
+    assert f"<strong>secret {escaped}</strong>" in body
+    assert f"To: confidential {escaped}</span>" in body
