@@ -65,7 +65,8 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         self.lock = asyncio.Lock()
         self.hello_done = False
         self.closed = False
-        self.poll_task: asyncio.Task[None] | None = None
+        self.watcher: _HeadWatcher | None = None  # the process's poll, after hello
+        self.access_version = 0  # bumped by each own re-check: a stale batch result yields
         self.bucket = protocol.TokenBucket(
             rate=self.limits.frame_rate_per_second, burst=self.limits.frame_burst
         )
@@ -90,10 +91,8 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
 
     async def disconnect(self, code: int) -> None:
         self.closed = True
-        if self.poll_task is not None:
-            self.poll_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self.poll_task
+        if self.watcher is not None:
+            self.watcher.discard(self)
         if not hasattr(self, "user_id"):
             return
         await self.channel_layer.group_discard(user_group(self.user_id), self.channel_name)
@@ -209,7 +208,11 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         )
         for space_id in spaces:
             await self._presence(space_id, "online")
-        self.poll_task = asyncio.ensure_future(self._poll())
+        # Safety net for dropped doorbells and access rings: the process's poll
+        # (`_HeadWatcher`) reads the heads for every socket, and now and then re-checks
+        # every socket's spaces in one query.
+        self.watcher = _HeadWatcher.for_loop(self.limits.poll_seconds)
+        self.watcher.add(self)
 
     async def _on_sync(self, frame: protocol.Frame) -> None:
         if frame.space_id is not None and frame.space_id not in self.scanned:
@@ -363,23 +366,6 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
             return
         await self._catch_up(space_id, upto=seq)
 
-    async def _poll(self) -> None:
-        """Safety net for dropped doorbells. The heads are compared once per process for
-        every socket (`_HeadWatcher`); each socket re-checks its own spaces now and then."""
-        watcher = _HeadWatcher.for_loop(self.limits.poll_seconds)
-        watcher.add(self)
-        try:
-            while not self.closed:
-                await asyncio.sleep(self.limits.poll_seconds * RECHECK_EVERY_POLLS)
-                try:
-                    await self._recheck_spaces(None)
-                except asyncio.CancelledError:
-                    raise
-                except Exception:
-                    logger.exception("realtime access re-check failed")
-        finally:
-            watcher.discard(self)
-
     # --- revocation -----------------------------------------------------------------
 
     async def access_changed(self, message: dict[str, Any]) -> None:
@@ -393,7 +379,13 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
             await self._recheck_spaces(message.get("space_id"))
 
     async def _recheck_spaces(self, only: int | None) -> None:
+        self.access_version += 1
         spaces = await in_db_thread(handlers.visible_spaces)(self.user)
+        await self._apply_spaces(spaces, only)
+
+    async def _apply_spaces(self, spaces: dict[int, int], only: int | None) -> None:
+        """Bring the subscriptions in line with {space id: clearance in effect}, read
+        fresh: leave, join or re-subscribe, each with a `resync` frame."""
         candidates = {only} if only is not None else set(self.scanned) | set(spaces)
         for space_id in sorted(candidates):
             now = spaces.get(space_id)
@@ -470,6 +462,11 @@ class _HeadWatcher:
     query and wakes each socket that is behind with `_catch_up(space, upto=head)`, the
     same path as a doorbell (a head read from the database has committed, with every
     seq before it). With N sockets that is one query per interval, not N.
+
+    Every `RECHECK_EVERY_POLLS` intervals it also re-checks every socket's spaces
+    (membership, grant, clearance, MFA), in case an access ring was dropped: one query
+    for all the sockets (`handlers.visible_spaces_many`), not two per socket. A socket
+    that re-checked on its own meanwhile (an access ring) keeps its own, newer answer.
     """
 
     _by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _HeadWatcher] = (
@@ -480,6 +477,7 @@ class _HeadWatcher:
         self.interval = interval
         self.sockets: set[RealtimeConsumer] = set()
         self.task: asyncio.Task[None] | None = None
+        self.ticks = 0
 
     @classmethod
     def for_loop(cls, interval: float) -> _HeadWatcher:
@@ -510,6 +508,30 @@ class _HeadWatcher:
 
     async def tick(self) -> None:
         sockets = [s for s in self.sockets if not s.closed]
+        await self.catch_up(sockets)
+        self.ticks += 1
+        if self.ticks % RECHECK_EVERY_POLLS == 0:
+            await self.recheck(sockets)
+
+    async def recheck(self, sockets: list[RealtimeConsumer]) -> None:
+        ready = [s for s in sockets if s.hello_done and not s.closed]
+        if not ready:
+            return
+        versions = [s.access_version for s in ready]
+        found = await in_db_thread(handlers.visible_spaces_many)([s.user for s in ready])
+        results = await asyncio.gather(
+            *(
+                socket._apply_spaces(spaces, None)
+                for socket, version, spaces in zip(ready, versions, found, strict=True)
+                if socket.access_version == version and not socket.closed
+            ),
+            return_exceptions=True,
+        )
+        for result in results:
+            if isinstance(result, Exception):
+                logger.error("realtime access re-check failed", exc_info=result)
+
+    async def catch_up(self, sockets: list[RealtimeConsumer]) -> None:
         spaces = sorted({space_id for s in sockets for space_id in s.scanned})
         if not spaces:
             return

@@ -29,6 +29,7 @@ from networks.access import (
     clearance_in_effect,
     frame_user,
     granted_memberships,
+    granted_memberships_many,
     user_has_completed_mfa,
 )
 from workspace.accounts.adapter import mfa_exists
@@ -177,6 +178,16 @@ def visible_spaces(user: Any) -> dict[int, int]:
         space_id: clearance_in_effect(membership)
         for space_id, membership in granted_memberships(user, action=Action.VIEW).items()
     }
+
+
+def visible_spaces_many(users: list[Any]) -> list[dict[int, int]]:
+    """`visible_spaces` for each of `users`, in one query (per 500 users): the periodic
+    re-check of every socket of a process (messaging.consumers._HeadWatcher)."""
+    found = granted_memberships_many(users, action=Action.VIEW)
+    return [
+        {space_id: clearance_in_effect(m) for space_id, m in found.get(user.pk, {}).items()}
+        for user in users
+    ]
 
 
 def heads(space_ids: list[int]) -> dict[int, int]:

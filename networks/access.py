@@ -142,6 +142,45 @@ def granted_memberships(user: Any, *, action: Action = Action.VIEW) -> dict[int,
     return {m.space_id: m for m in memberships}
 
 
+# Users per statement of `granted_memberships_many` (SQLite allows 999 parameters).
+_MANY_USERS_CHUNK = 500
+
+
+def granted_memberships_many(
+    users: Iterable[Any], *, action: Action = Action.VIEW
+) -> dict[int, dict[int, Membership]]:
+    """`granted_memberships` for many users: {user id: {space id: membership}}, in one
+    query per 500 users instead of two per user. The same checks, on each user's rows:
+    the user object is authenticated and active, the account is still active, it has
+    completed MFA (an EXISTS beside each row), and the membership is active and grants
+    `action`. A user who fails a check has no entry (as `{}` from the one-user form)."""
+    ids = sorted({u.pk for u in users if u is not None and u.is_authenticated and u.is_active})
+    found: dict[int, dict[int, Membership]] = {}
+    permission = permission_id(str(action))
+    if permission is None:
+        return found
+    from workspace.accounts.adapter import mfa_exists
+
+    granted = SpaceUserObjectPermission.objects.filter(
+        user_id=OuterRef("user_id"),
+        content_object_id=OuterRef("space_id"),
+        permission_id=permission,
+    )
+    for start in range(0, len(ids), _MANY_USERS_CHUNK):
+        rows = (
+            Membership.objects.filter(
+                user_id__in=ids[start : start + _MANY_USERS_CHUNK],
+                status=MembershipStatus.ACTIVE,
+                user__is_active=True,
+            )
+            .filter(mfa_exists(OuterRef("user_id")))
+            .filter(Exists(granted))
+        )
+        for membership in rows:
+            found.setdefault(membership.user_id, {})[membership.space_id] = membership
+    return found
+
+
 @dataclass(frozen=True)
 class ItemLabels:
     """What the rule needs to know about one item."""

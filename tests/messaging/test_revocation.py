@@ -131,6 +131,51 @@ async def test_revocation_holds_even_if_the_doorbell_is_lost(room, monkeypatch):
     await sock.close()
 
 
+@pytest.mark.parametrize("change", ["removed", "lowered"])
+async def test_a_lost_access_ring_is_caught_by_the_process_recheck(
+    room, settings, monkeypatch, change
+):
+    """The access ring never arrives: the process's periodic re-check still ends the
+    subscription or re-filters it, and it is one query for all the process's sockets."""
+    from messaging import handlers
+
+    settings.MESSAGING_POLL_SECONDS = 0.05  # a re-check every 6 polls: 0.3 s
+    sizes = []
+    real = handlers.visible_spaces_many
+
+    def counting(users):
+        sizes.append(len(users))
+        return real(users)
+
+    monkeypatch.setattr(handlers, "visible_spaces_many", counting)
+    who = "restricted" if change == "removed" else "secret"
+    sockets = {name: (await _socket(room["users"][name]))[1] for name in (who, "open", "moderator")}
+    monkeypatch.setattr("workspace.realtime.get_channel_layer", lambda: None)  # rings lost
+    membership = await database_sync_to_async(_membership)(room, who)
+    if change == "removed":
+        await database_sync_to_async(membership_set_status)(
+            membership=membership,
+            status=MembershipStatus.REMOVED,
+            acting_user=room["users"]["moderator"],
+        )
+    else:
+        await database_sync_to_async(membership_change)(
+            membership=membership,
+            role="member",
+            clearance=0,
+            clearance_expires_at=None,
+            acting_user=room["users"]["moderator"],
+        )
+    resync = await sockets[who].until(lambda f: f["type"] == "resync", timeout=3)
+    assert resync["reason"] == ("access_ended" if change == "removed" else "clearance_changed")
+    assert sizes and max(sizes) == 3, sizes  # every socket of the process in one query
+    for name in ("open", "moderator"):  # nothing changed for them: no resync
+        assert not [f for f in await sockets[name].drain(0.1) if f["type"] == "resync"]
+    await _assert_nothing_more(sockets[who], room, level=0 if change == "removed" else 1)
+    for sock in sockets.values():
+        await sock.close()
+
+
 async def _closed_within(sock, seconds=WITHIN):
     start = time.monotonic()
     while time.monotonic() - start < seconds:

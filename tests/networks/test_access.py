@@ -13,6 +13,7 @@ from networks.access import (
     can_see_item,
     delivery_memberships,
     granted_memberships,
+    granted_memberships_many,
 )
 from networks.clearance import TLP
 
@@ -145,3 +146,41 @@ def test_granted_memberships_follow_a_change_at_once(world):
     assert space.pk in granted_memberships(user)
     Membership.objects.filter(user=user, space=space).update(status=MembershipStatus.SUSPENDED)
     assert space.pk not in granted_memberships(user)
+
+
+@pytest.mark.parametrize("action", list(Action))
+def test_granted_memberships_many_agree_with_the_one_user_form(world, action, monkeypatch):
+    """The many-users form gives each user exactly what `granted_memberships` gives, for
+    every user of the world and every action, in one query per chunk of users (the
+    chunk made small here so that three chunks are read)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    import networks.access
+
+    users = [u for u in world["users"].values() if u is not None]
+    assert len(users) > 4
+    monkeypatch.setattr(networks.access, "_MANY_USERS_CHUNK", 4)
+    granted_memberships(users[0], action=action)  # the permission's pk, read once
+    with CaptureQueriesContext(connection) as queries:
+        got = granted_memberships_many(users, action=action)
+    assert len(queries) == -(-len(users) // 4)
+    for user in users:
+        expected = {s: m.pk for s, m in granted_memberships(user, action=action).items()}
+        assert {s: m.pk for s, m in got.get(user.pk, {}).items()} == expected, user.email
+
+
+def test_granted_memberships_many_reads_the_account_afresh(world):
+    """A disabled account, or a user object that says so, has no spaces; so has a user
+    whose MFA was removed since the object was read."""
+    from allauth.mfa.models import Authenticator
+
+    from workspace.accounts.models import User
+
+    users = world["users"]
+    disabled, stale, no_mfa = users["member_secret"], users["member_open"], users["moderator"]
+    User.objects.filter(pk=disabled.pk).update(is_active=False)  # the object still says active
+    stale.is_active = False  # the object says disabled: not asked at all
+    Authenticator.objects.filter(user=no_mfa).delete()
+    got = granted_memberships_many([disabled, stale, no_mfa, users["member_restricted"]])
+    assert set(got) == {users["member_restricted"].pk}
