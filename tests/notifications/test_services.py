@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
+from allauth.mfa.models import Authenticator
+from django.utils import timezone
 
 from messaging import services as messaging
 from networks.models import JoinPolicy, MembershipStatus, Role
@@ -328,9 +332,12 @@ def test_the_bell_count_agrees_with_the_list_for_everyone(room):
                       role=Role.MEMBER, clearance=0, acting_user=room["admin"])
 
     def check():
-        for who, user in u.items():
+        users = list(u.values())
+        many = selectors.unread_counts(users)  # the batch form, for the sockets of a ring
+        for (who, user), batch in zip(u.items(), many, strict=True):
             expected = selectors.visible_notifications(user=user).filter(read_at__isnull=True)
             assert selectors.unread_count(user=user) == expected.count(), who
+            assert batch == expected.count(), who
 
     check()
     assert selectors.unread_count(user=u["confidential"]) >= 5
@@ -340,6 +347,27 @@ def test_the_bell_count_agrees_with_the_list_for_everyone(room):
     membership_set_status(membership=space.memberships.get(user=u["open"]),
                           status=MembershipStatus.REMOVED, acting_user=room["admin"])
     check()
+    expired = space.memberships.get(user=u["secret"])  # back to the lowest level
+    expired.clearance_expires_at = timezone.now() - timedelta(seconds=1)
+    expired.save()
+    Authenticator.objects.filter(user=u["restricted"]).delete()  # MFA removed
+    check()
+
+
+def test_the_batch_count_reads_three_queries_for_many_users(room, django_assert_num_queries):
+    """A document rings the whole space; its sockets count in three queries together."""
+    from django.contrib.auth.models import AnonymousUser
+
+    u = room["users"]
+    upload(room, "secret", title="For all", level=1)
+    post(room, "open", f"hello {at(u['confidential'])} {at(u['secret'])}")
+    users = [u["open"], u["restricted"], u["confidential"], u["secret"], u["outsider"]]
+    with django_assert_num_queries(3):
+        counts = selectors.unread_counts([*users, AnonymousUser()])
+    assert counts == [selectors.unread_count(user=user) for user in users] + [0]
+    assert counts[:4] == [0, 1, 2, 1]  # the uploader is not told of their own document
+    u["secret"].is_active = False  # the object says the account is disabled
+    assert selectors.unread_counts([u["secret"]]) == [0]
 
 
 def test_reading_the_topic_reads_its_mentions_and_replies(room):
