@@ -100,9 +100,9 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         if not hasattr(self, "user_id"):
             return
         await self.channel_layer.group_discard(user_group(self.user_id), self.channel_name)
+        if self.hub is not None:
+            await self.hub.leave_all(self)
         for space_id in list(self.scanned):
-            if self.hub is not None:
-                await self.hub.leave(space_id, self)
             with contextlib.suppress(Exception):  # presence is best effort
                 await self._presence(space_id, "offline")
 

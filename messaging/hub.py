@@ -48,7 +48,9 @@ class SpaceHub:
     def __init__(self, layer: Any) -> None:
         self.layer = layer
         self.channel: str | None = None
-        self.sockets: dict[int, set[RealtimeConsumer]] = {}  # space id -> local sockets
+        # space id -> local sockets. Weak: a consumer cancelled without its disconnect
+        # (a shutdown) drops out by itself, and `refresh` then leaves the group.
+        self.sockets: dict[int, weakref.WeakSet[RealtimeConsumer]] = {}
         self.subscribed: set[int] = set()  # spaces whose group holds self.channel
         # Per space: its adds and discards, in order. Kept once made (one small lock per
         # space the process ever followed): dropping one while a join waits on it would
@@ -74,7 +76,7 @@ class SpaceHub:
         (one Redis round trip each, in turn under the space's lock) queued a ramp's hellos
         for seconds in the load test; a Redis restart is noticed by the receive loop
         instead, which joins every group again (`_receive_loop`, `refresh`)."""
-        self.sockets.setdefault(space_id, set()).add(socket)
+        self.sockets.setdefault(space_id, weakref.WeakSet()).add(socket)
         if self.channel is None:
             self.channel = await self.layer.new_channel()
         if self.task is None or self.task.done():
@@ -91,6 +93,12 @@ class SpaceHub:
         if not self.sockets and self.task is not None:
             self.task.cancel()  # nothing to receive for; the next join starts it again
             self.task = None
+
+    async def leave_all(self, socket: RealtimeConsumer) -> None:
+        """The socket is closing: leave every space it follows here (also one it joined
+        in a hello that the close cut short, before its own list of spaces was set)."""
+        for space_id in [sid for sid, members in self.sockets.items() if socket in members]:
+            await self.leave(space_id, socket)
 
     async def _reconcile(self, space_id: int, *, renew: bool = False) -> None:
         """Make the group match whether a local socket follows the space. Under the
@@ -110,8 +118,11 @@ class SpaceHub:
     async def refresh(self) -> None:
         """Add the channel to each followed space's group again: renews the membership's
         expiry and restores groups a Redis restart forgot (group_add is idempotent)."""
-        for space_id in sorted(self.sockets):
-            await self._reconcile(space_id, renew=True)
+        for space_id in sorted(set(self.sockets) | self.subscribed):
+            members = self.sockets.get(space_id)
+            if members is not None and not members:  # its consumers went away uncleanly
+                del self.sockets[space_id]
+            await self._reconcile(space_id, renew=True)  # joins, or leaves an unused group
 
     # --- receiving ------------------------------------------------------------------
 
@@ -138,7 +149,7 @@ class SpaceHub:
 
     def dispatch(self, message: dict[str, Any]) -> None:
         kind = message.get("type")
-        sockets = [s for s in self.sockets.get(message.get("space_id"), ()) if not s.closed]
+        sockets = [s for s in list(self.sockets.get(message.get("space_id"), ())) if not s.closed]
         if kind == DOORBELL:
             space_id, seq = message["space_id"], message["seq"]
             for socket in sockets:

@@ -163,3 +163,22 @@ async def test_a_doorbell_during_ones_own_write_is_caught_up_right_after_it(
     bodies = [(e["seq"], e["data"]["message"]["body"]) for e in sock.events()]
     assert bodies == [(reply["seq"], "mine"), (others[0].seq, "meanwhile")]
     await sock.close()
+
+
+async def test_a_consumer_gone_without_its_disconnect_leaves_the_group_at_refresh(room):
+    """A consumer cancelled before its disconnect ran (a shutdown) does not keep the
+    process in the space's group: the hub holds sockets weakly and refresh leaves it."""
+    import gc
+
+    layer = get_channel_layer()
+    group = space_group(room["space"].pk)
+    sock = await open_socket(room["users"]["open"])
+    hub = _hub()
+    assert await _members(layer, group) == {hub.channel}
+    sock.communicator.future.cancel()  # the app task dies; its disconnect never runs
+    await asyncio.sleep(0.05)
+    del sock
+    gc.collect()
+    await hub.refresh()
+    assert hub.channel not in await _members(layer, group)
+    assert room["space"].pk not in hub.sockets
