@@ -23,8 +23,7 @@ from messaging import handlers, protocol
 from messaging.app_settings import messaging_settings
 from messaging.batching import batched, batched_group
 from messaging.dbthreads import in_db_thread
-from messaging.events import PRESENCE, TYPING, encode, event_frame, send_ephemeral
-from messaging.hub import SpaceHub
+from messaging.events import PRESENCE, TYPING, encode, event_frame, send_ephemeral, space_group
 from messaging.selectors import visible_events_after, visible_events_after_many
 from networks.access import frame_user
 from workspace.realtime import user_group
@@ -67,9 +66,6 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         self.hello_done = False
         self.closed = False
         self.watcher: _HeadWatcher | None = None  # the process's poll, after hello
-        self.hub: SpaceHub | None = None  # the process's space subscriptions, after hello
-        self.writing: dict[int, int] = {}  # space id -> write frames in progress
-        self.deferred: dict[int, int] = {}  # space id -> newest doorbell held back meanwhile
         self.access_version = 0  # bumped by each own re-check: a stale batch result yields
         self.bucket = protocol.TokenBucket(
             rate=self.limits.frame_rate_per_second, burst=self.limits.frame_burst
@@ -100,9 +96,8 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         if not hasattr(self, "user_id"):
             return
         await self.channel_layer.group_discard(user_group(self.user_id), self.channel_name)
-        if self.hub is not None:
-            await self.hub.leave_all(self)
         for space_id in list(self.scanned):
+            await self.channel_layer.group_discard(space_group(space_id), self.channel_name)
             with contextlib.suppress(Exception):  # presence is best effort
                 await self._presence(space_id, "offline")
 
@@ -183,9 +178,8 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
             )
         spaces = await in_db_thread(handlers.visible_spaces)(self.user)
         # Join the groups before reading the heads, so no doorbell can fall in between.
-        self.hub = SpaceHub.for_loop(self.channel_layer)
         for space_id in spaces:
-            await self.hub.join(space_id, self)
+            await self.channel_layer.group_add(space_group(space_id), self.channel_name)
         heads = await in_db_thread(handlers.heads)(list(spaces))
         async with self.lock:
             self.clearance.update(spaces)
@@ -229,32 +223,7 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
 
     async def _write(self, fn: Any, frame: protocol.Frame) -> None:
         """Check the session, run the write (fresh access check inside), deliver its
-        event, then ack.
-
-        Doorbells of the space that arrive meanwhile (the write's own among them) are held
-        back until the write is done (`doorbell_needed`), so that the writer's own event
-        goes out straight from the write instead of by a read; then whatever they announced
-        that is still missing is caught up.
-        """
-        space_id = frame.space_id if frame.space_id in self.scanned else None
-        if space_id is None:
-            await self._write_and_ack(fn, frame)
-            return
-        self.writing[space_id] = self.writing.get(space_id, 0) + 1
-        try:
-            await self._write_and_ack(fn, frame)
-        finally:
-            self.writing[space_id] -= 1
-            if not self.writing[space_id]:
-                del self.writing[space_id]
-                held = self.deferred.pop(space_id, None)
-                if held is not None and not self.closed:
-                    try:
-                        await self._catch_up(space_id, upto=held)
-                    except Exception:
-                        logger.exception("realtime catch-up after a write failed")
-
-    async def _write_and_ack(self, fn: Any, frame: protocol.Frame) -> None:
+        event, then ack."""
         user, result = await in_db_thread(handlers.checked_write)(
             fn, (self.session_key, self.user_id), frame
         )
@@ -382,31 +351,20 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
                     await self.send(text_data=text)
             self.scanned[space_id] = max(after, batch.head)
 
-    def doorbell_needed(self, message: dict[str, Any]) -> bool:
-        """Doorbell: space S reached seq N (messaging/hub.py hands it to the process's
-        sockets of S). Duplicates and events this socket certainly cannot see cost no
-        query: False. Otherwise the socket catches up to N (`_catch_up`), reading what it
-        may see; the doorbell never decides delivery."""
+    async def space_event(self, message: dict[str, Any]) -> None:
+        """Doorbell: space S reached seq N. Duplicates and hidden events cost no query."""
         space_id, seq = message["space_id"], message["seq"]
-        if self.closed or self.scanned.get(space_id, seq) >= seq:
-            return False
+        if self.scanned.get(space_id, seq) >= seq:
+            return
         if message["level"] > self.clearance.get(space_id, -1):
-            return False  # left unscanned: the next catch-up skips it in SQL
+            return  # left unscanned: the next catch-up skips it in SQL
         if (
             message["tlp"] == "RED"
             and self.user_id != message["author_id"]
             and (self.user_id not in message["recipient_ids"])
         ):
-            return False
-        if self.writing.get(space_id):  # caught up when the write is done (`_write`)
-            self.deferred[space_id] = max(self.deferred.get(space_id, 0), seq)
-            return False
-        return True
-
-    async def space_event(self, message: dict[str, Any]) -> None:
-        """A doorbell sent to this socket's own channel (the hub hands them out instead)."""
-        if self.doorbell_needed(message):
-            await self._catch_up(message["space_id"], upto=message["seq"])
+            return
+        await self._catch_up(space_id, upto=seq)
 
     # --- revocation -----------------------------------------------------------------
 
@@ -435,8 +393,7 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
                 async with self.lock:
                     self.scanned.pop(space_id, None)
                     self.clearance.pop(space_id, None)
-                assert self.hub is not None
-                await self.hub.leave(space_id, self)
+                await self.channel_layer.group_discard(space_group(space_id), self.channel_name)
                 await self.send_json(
                     {"type": "resync", "space_id": space_id, "seq": None, "reason": "access_ended"}
                 )
@@ -444,8 +401,7 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
                 space_id not in self.scanned or self.clearance.get(space_id) != now
             ):
                 reason = "access_granted" if space_id not in self.scanned else "clearance_changed"
-                assert self.hub is not None
-                await self.hub.join(space_id, self)
+                await self.channel_layer.group_add(space_group(space_id), self.channel_name)
                 head = (await in_db_thread(handlers.heads)([space_id]))[space_id]
                 async with self.lock:
                     self.scanned[space_id] = head
@@ -556,9 +512,6 @@ class _HeadWatcher:
         self.ticks += 1
         if self.ticks % RECHECK_EVERY_POLLS == 0:
             await self.recheck(sockets)
-            hub = SpaceHub._by_loop.get(asyncio.get_running_loop())
-            if hub is not None:
-                await hub.refresh()
 
     async def recheck(self, sockets: list[RealtimeConsumer]) -> None:
         ready = [s for s in sockets if s.hello_done and not s.closed]
