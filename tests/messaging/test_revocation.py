@@ -53,6 +53,17 @@ def _membership(room, who):
     return Membership.objects.get(user=room["users"][who], space=room["space"])
 
 
+def _lower_to_open(room, membership):
+    """The moderator lowers the member's clearance to the lowest level."""
+    membership_change(
+        membership=membership,
+        role="member",
+        clearance=0,
+        clearance_expires_at=None,
+        acting_user=room["users"]["moderator"],
+    )
+
+
 async def _assert_nothing_more(sock, room, level=0):
     """A post the user could have seen before does not arrive."""
     await database_sync_to_async(post)(room, "moderator", "after revocation", level=level)
@@ -85,13 +96,7 @@ async def test_removed_or_suspended_member(room, status):
 async def test_lowered_clearance_refilters_at_once(room):
     _client, sock = await _socket(room["users"]["secret"])
     membership = await database_sync_to_async(_membership)(room, "secret")
-    await database_sync_to_async(membership_change)(
-        membership=membership,
-        role="member",
-        clearance=0,
-        clearance_expires_at=None,
-        acting_user=room["users"]["moderator"],
-    )
+    await database_sync_to_async(_lower_to_open)(room, membership)
     resync = await sock.until(lambda f: f["type"] == "resync", timeout=WITHIN)
     assert resync["reason"] == "clearance_changed"
     await _assert_nothing_more(sock, room, level=1)
@@ -159,13 +164,7 @@ async def test_a_lost_access_ring_is_caught_by_the_process_recheck(
             acting_user=room["users"]["moderator"],
         )
     else:
-        await database_sync_to_async(membership_change)(
-            membership=membership,
-            role="member",
-            clearance=0,
-            clearance_expires_at=None,
-            acting_user=room["users"]["moderator"],
-        )
+        await database_sync_to_async(_lower_to_open)(room, membership)
     resync = await sockets[who].until(lambda f: f["type"] == "resync", timeout=3)
     assert resync["reason"] == ("access_ended" if change == "removed" else "clearance_changed")
     assert sizes and max(sizes) == 3, sizes  # every socket of the process in one query
