@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import logout
@@ -54,7 +56,8 @@ class LoginRateLimitMiddleware:
 class SessionTimeoutMiddleware:
     """Ends a session older than WORKSPACE_SESSION_ABSOLUTE_TIMEOUT, however active.
 
-    The idle timeout is Django's rolling SESSION_COOKIE_AGE with SESSION_SAVE_EVERY_REQUEST.
+    The idle timeout is Django's SESSION_COOKIE_AGE, pushed forward by activity
+    (`SessionActivityMiddleware`).
     """
 
     def __init__(self, get_response: GetResponse) -> None:
@@ -127,3 +130,53 @@ class RequireMFAMiddleware:
                 # networks.access reads the user's memberships once for this request.
                 setattr(request.user, REQUEST_CACHE_ATTR, {})
         return self.get_response(request)
+
+
+# The session key under which `SessionActivityMiddleware` keeps [when, client fingerprint].
+SESSION_SEEN_KEY = "workspace_seen"
+
+
+class SessionActivityMiddleware:
+    """Activity keeps a session alive and is recorded for the user's session list; both
+    at most once per `WORKSPACE_SESSION_ACTIVITY_SECONDS` for the same client.
+
+    In place of allauth's `UserSessionsMiddleware` (which records every request) and
+    Django's SESSION_SAVE_EVERY_REQUEST (which rewrites the session on every request):
+    together they were two write transactions on every page, upload and history read. A
+    request from another IP address or browser (user agent) than the last one recorded
+    is recorded at once, so allauth's `session_client_changed` fires as before. The idle
+    expiry then moves at most that many seconds late: a session ends that much sooner,
+    never later. Sockets push it forward on their own (`messaging.handlers.session_touch`).
+    """
+
+    def __init__(self, get_response: GetResponse) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        session = getattr(request, "session", None)
+        user = getattr(request, "user", None)
+        signed_in = user is not None and user.is_authenticated
+        if signed_in and session is not None and session.session_key:
+            self._seen(request, session, user)
+        return self.get_response(request)
+
+    def _seen(self, request: HttpRequest, session: Any, user: Any) -> None:
+        from allauth.account.adapter import get_adapter
+        from allauth.usersessions.internal import usersessionkit
+
+        client = hashlib.sha256(
+            "\0".join(
+                [get_adapter().get_client_ip(request), request.META.get("HTTP_USER_AGENT", "")]
+            ).encode()
+        ).hexdigest()[:16]
+        now = int(time.time())
+        seen = session.get(SESSION_SEEN_KEY)
+        if (
+            isinstance(seen, list)
+            and len(seen) == 2
+            and seen[1] == client
+            and 0 <= now - seen[0] < settings.WORKSPACE_SESSION_ACTIVITY_SECONDS
+        ):
+            return
+        usersessionkit.track_activity(request, user=user, session=session)
+        session[SESSION_SEEN_KEY] = [now, client]  # modified: saved, and its expiry moves

@@ -83,7 +83,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     "allauth.account.middleware.AccountMiddleware",
-    "allauth.usersessions.middleware.UserSessionsMiddleware",
+    # In place of allauth's UserSessionsMiddleware: records activity at most once a minute.
+    "workspace.middleware.SessionActivityMiddleware",
     "workspace.middleware.RequireMFAMiddleware",
 ]
 
@@ -254,7 +255,9 @@ USERSESSIONS_ADAPTER = "workspace.accounts.adapter.UserSessionsAdapter"
 # --- Sessions: idle timeout via a rolling cookie, absolute timeout in middleware.
 SESSION_ENGINE = "django.contrib.sessions.backends.db"
 SESSION_COOKIE_AGE = env.int("WORKSPACE_SESSION_IDLE_TIMEOUT", default=30 * 60)
-SESSION_SAVE_EVERY_REQUEST = True
+# Not on every request: SessionActivityMiddleware saves an active session once a minute.
+SESSION_SAVE_EVERY_REQUEST = False
+WORKSPACE_SESSION_ACTIVITY_SECONDS = env.int("WORKSPACE_SESSION_ACTIVITY_SECONDS", default=60)
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 WORKSPACE_SESSION_ABSOLUTE_TIMEOUT = env.int(
     "WORKSPACE_SESSION_ABSOLUTE_TIMEOUT", default=12 * 60 * 60

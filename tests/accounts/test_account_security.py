@@ -144,9 +144,73 @@ def test_absolute_session_timeout(client, settings):
     assert AuditEvent.objects.filter(action="auth.session_expired", actor_id=user.pk).exists()
 
 
-def test_idle_timeout_is_a_rolling_cookie(settings):
-    assert settings.SESSION_SAVE_EVERY_REQUEST is True
+def _session_row(client):
+    from django.contrib.sessions.models import Session
+
+    return Session.objects.get(session_key=client.session.session_key)
+
+
+def _writes(queries) -> list[str]:
+    return [q["sql"] for q in queries if q["sql"].lstrip().upper().startswith(("UPDATE", "INSERT"))]
+
+
+def test_activity_pushes_the_idle_expiry_forward_once_a_minute(client, settings):
+    """The idle timeout rolls with activity; a burst of requests writes nothing more."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from workspace.middleware import SESSION_SEEN_KEY
+
     assert settings.SESSION_COOKIE_AGE <= 60 * 60
+    user = UserFactory(mfa=True)
+    _full_login(client, user)
+    assert client.get("/").status_code == 200
+    with CaptureQueriesContext(connection) as burst:
+        for _ in range(3):
+            assert client.get("/").status_code == 200
+    assert _writes(burst.captured_queries) == []  # within the minute: no session writes
+    expires = _session_row(client).expire_date
+    # A minute later (the last activity moved back), the next request moves the expiry.
+    session = client.session
+    when, fingerprint = session[SESSION_SEEN_KEY]
+    session[SESSION_SEEN_KEY] = [when - settings.WORKSPACE_SESSION_ACTIVITY_SECONDS, fingerprint]
+    session.save()
+    from django.contrib.sessions.models import Session
+
+    Session.objects.filter(pk=session.session_key).update(expire_date=expires)
+    before = time.time()
+    assert client.get("/").status_code == 200
+    moved = _session_row(client).expire_date.timestamp()
+    assert moved >= before + settings.SESSION_COOKIE_AGE - 1
+    assert client.session[SESSION_SEEN_KEY][0] >= int(before)
+
+
+def test_a_request_from_another_client_is_recorded_at_once(client):
+    """Within the minute too: allauth's session list shows the new address and its
+    `session_client_changed` signal fires."""
+    from allauth.usersessions.models import UserSession
+    from allauth.usersessions.signals import session_client_changed
+
+    user = UserFactory(mfa=True)
+    _full_login(client, user)
+    assert client.get("/", REMOTE_ADDR="198.51.100.7").status_code == 200
+    changes = []
+
+    def changed(sender, request, from_session, to_session, **kwargs):  # noqa: ANN001
+        changes.append((from_session.ip, to_session.ip))
+
+    session_client_changed.connect(changed)
+    try:
+        assert client.get("/", REMOTE_ADDR="198.51.100.7").status_code == 200
+        assert changes == []  # the same client, within the minute: not recorded again
+        assert client.get("/", REMOTE_ADDR="203.0.113.50").status_code == 200
+        other_browser = {"REMOTE_ADDR": "203.0.113.50", "HTTP_USER_AGENT": "Other/1.0"}
+        assert client.get("/", **other_browser).status_code == 200
+    finally:
+        session_client_changed.disconnect(changed)
+    assert changes == [("198.51.100.7", "203.0.113.50"), ("203.0.113.50", "203.0.113.50")]
+    row = UserSession.objects.get(session_key=client.session.session_key)
+    assert (row.ip, row.user_agent) == ("203.0.113.50", "Other/1.0")
 
 
 def test_user_can_end_another_session(client):
