@@ -55,7 +55,10 @@ def _configure() -> None:
     settings.configure(
         ALLOWED_HOSTS=["*"], INSTALLED_APPS=[], SECRET_KEY="broadcast",  # noqa: S106 - no signing here
         CHANNEL_LAYERS={"default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "BACKEND": {
+                "pubsub": "channels_redis.pubsub.RedisPubSubChannelLayer",
+                "lists": "channels_redis.core.RedisChannelLayer",
+            }[os.environ.get("WORKSPACE_CHANNEL_LAYER", "pubsub")],
             "CONFIG": {"hosts": [{"address": url, "socket_timeout": 15}]},
         }},
     )

@@ -3,6 +3,7 @@ who may see which check failed."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 
@@ -13,6 +14,10 @@ from workspace.keys import get_key_provider
 
 CHECK_NAMES = {"database", "channel_layer", "cache", "key_provider"}
 OUTSIDE = {"REMOTE_ADDR": "203.0.113.9"}
+REDIS_LAYERS = [
+    "channels_redis.pubsub.RedisPubSubChannelLayer",
+    "channels_redis.core.RedisChannelLayer",
+]
 
 
 @pytest.fixture(autouse=True)
@@ -90,14 +95,13 @@ def test_only_get_and_head(client):
 
 
 @pytest.mark.django_db
-def test_redis_down_fails_the_cache_and_channel_layer_checks(client, settings):
+@pytest.mark.parametrize("backend", REDIS_LAYERS)
+def test_redis_down_fails_the_cache_and_channel_layer_checks(client, settings, backend):
     url = f"redis://127.0.0.1:{_closed_port()}/0"
     settings.CACHES = {
         "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url}
     }
-    settings.CHANNEL_LAYERS = {
-        "default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [url]}}
-    }
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": backend, "CONFIG": {"hosts": [url]}}}
     local = client.get("/healthz")
     assert local.status_code == 503
     checks = local.json()["checks"]
@@ -162,16 +166,42 @@ def test_public_answers_are_reused_for_a_moment(client, settings, monkeypatch):
 
 @pytest.mark.redis
 @pytest.mark.django_db
-def test_the_checks_pass_on_real_redis(client, settings):
+@pytest.mark.parametrize("backend", REDIS_LAYERS)
+def test_the_checks_pass_on_real_redis(client, settings, backend):
     url = os.environ["REDIS_URL"]
     settings.CACHES = {
         "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url}
     }
-    settings.CHANNEL_LAYERS = {
-        "default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [url]}}
-    }
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": backend, "CONFIG": {"hosts": [url]}}}
     body = client.get("/healthz").json()
     assert body["status"] == "ok", body
+
+
+@pytest.mark.redis
+@pytest.mark.parametrize("backend", REDIS_LAYERS)
+def test_checks_in_the_servers_event_loop_leave_no_channel_behind(settings, backend):
+    """In daphne every check runs in the one event loop, whose layer lives as long as the
+    process: the pub/sub layer's channel (a Redis subscription) must end with the check."""
+    import redis
+    from channels.layers import channel_layers
+
+    url = os.environ["REDIS_URL"]
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": backend, "CONFIG": {"hosts": [url]}}}
+    channel_layers.backends.pop("default", None)  # built afresh from these settings
+    spy = redis.Redis.from_url(url)
+
+    async def checks() -> tuple[int, int]:
+        before = len(spy.pubsub_channels("asgi*"))
+        for _ in range(5):
+            await health._channel_round_trip_with_timeout()
+        return before, len(spy.pubsub_channels("asgi*"))
+
+    try:
+        before, after = asyncio.run(checks())
+    finally:
+        channel_layers.backends.pop("default", None)
+        spy.close()
+    assert after == before
 
 
 @pytest.mark.postgres

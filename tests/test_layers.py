@@ -52,9 +52,9 @@ async def test_group_messages_arrive_as_with_channels_own_layer():
 
 
 def test_it_is_the_single_process_default():
-    """Without REDIS_URL (one process) this layer; with it, channels_redis."""
+    """Without REDIS_URL (one process) this layer; with it, channels_redis's pub/sub layer."""
     expected = (
-        "channels_redis.core.RedisChannelLayer"
+        "channels_redis.pubsub.RedisPubSubChannelLayer"
         if settings.REDIS_URL
         else "workspace.layers.SweepingInMemoryChannelLayer"
     )

@@ -10,6 +10,7 @@ the public route cannot turn into a flood of database, Redis or KMS calls.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import logging
 import secrets
@@ -21,6 +22,7 @@ from typing import Any
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
+from channels_redis.pubsub import RedisPubSubChannelLayer
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
 from django.db import connection
@@ -79,11 +81,28 @@ async def _channel_round_trip() -> None:
     if layer is None:
         raise RuntimeError("no channel layer configured")
     channel = await layer.new_channel()
-    nonce = secrets.token_hex(8)
-    await layer.send(channel, {"type": "healthz.ping", "nonce": nonce})
-    message = await layer.receive(channel)
-    if message.get("nonce") != nonce:
-        raise RuntimeError("the channel layer returned another message")
+    try:
+        nonce = secrets.token_hex(8)
+        await layer.send(channel, {"type": "healthz.ping", "nonce": nonce})
+        message = await layer.receive(channel)
+        if message.get("nonce") != nonce:
+            raise RuntimeError("the channel layer returned another message")
+    finally:
+        await _forget_channel(layer, channel)
+
+
+async def _forget_channel(layer: Any, channel: str) -> None:
+    """Undo `new_channel` on the pub/sub layer, which subscribes each new channel in Redis
+    until a receive on it is cancelled (its clean-up for a consumer that went away).
+    Without this, every check run in the server's event loop left one subscription
+    behind. The list layer keeps nothing per channel."""
+    if not isinstance(layer, RedisPubSubChannelLayer):
+        return
+    receive = asyncio.ensure_future(layer.receive(channel))
+    await asyncio.sleep(0)  # let it start waiting, so that the cancel runs its clean-up
+    receive.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await receive
 
 
 async def _channel_round_trip_with_timeout() -> None:

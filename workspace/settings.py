@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -140,10 +141,20 @@ MESSAGING_DB_THREADS = env.int("WORKSPACE_SOCKET_DB_THREADS", default=0)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL", default="")
+REDIS_CHANNEL_LAYERS = {
+    "pubsub": "channels_redis.pubsub.RedisPubSubChannelLayer",
+    "lists": "channels_redis.core.RedisChannelLayer",
+}
+REDIS_CHANNEL_LAYER = env.str("WORKSPACE_CHANNEL_LAYER", default="pubsub")
+if REDIS_CHANNEL_LAYER not in REDIS_CHANNEL_LAYERS:
+    raise ImproperlyConfigured(
+        f"WORKSPACE_CHANNEL_LAYER must be one of {sorted(REDIS_CHANNEL_LAYERS)}, "
+        f"not {REDIS_CHANNEL_LAYER!r}"
+    )
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "BACKEND": REDIS_CHANNEL_LAYERS[REDIS_CHANNEL_LAYER],
             # redis-py 8 times out socket reads after 5 s, the same as channels_redis's
             # blocking receive: idle sockets were torn down (close 1011) under load
             # (bench/loadtest.py). A longer read timeout keeps them.

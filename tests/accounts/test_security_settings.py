@@ -108,6 +108,35 @@ def test_production_refuses_to_start_without_secret_key():
     assert "DJANGO_SECRET_KEY" in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("choice", "backend"),
+    [
+        (None, "channels_redis.pubsub.RedisPubSubChannelLayer"),
+        ("lists", "channels_redis.core.RedisChannelLayer"),
+        ("kafka", None),
+    ],
+)
+def test_the_redis_channel_layer_is_chosen_by_name(choice, backend):
+    code = "from django.conf import settings; print(settings.CHANNEL_LAYERS['default']['BACKEND'])"
+    extra = {"REDIS_URL": "redis://127.0.0.1:6379/0"}
+    if choice is not None:
+        extra["WORKSPACE_CHANNEL_LAYER"] = choice
+    result = subprocess.run(
+        [sys.executable, "-c", f"import django; django.setup(); {code}"],
+        cwd=ROOT,
+        env=_production_env(**extra),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    if backend is None:
+        assert result.returncode != 0
+        message = "WORKSPACE_CHANNEL_LAYER must be one of ['lists', 'pubsub'], not 'kafka'"
+        assert message in result.stderr
+    else:
+        assert result.stdout.strip() == backend, result.stderr
+
+
 def test_behind_tls_proxy_sets_proxy_header():
     code = "from django.conf import settings; print(settings.SECURE_PROXY_SSL_HEADER)"
     result = subprocess.run(
