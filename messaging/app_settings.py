@@ -40,12 +40,14 @@ def messaging_settings() -> MessagingSettings:
 def _batch_window() -> float:
     """How long a database batch of the sockets' reads waits for more (messaging/batching).
 
-    A networked layer (channels_redis) hands a process its doorbells one pop at a time,
-    so a doorbell's sockets arrive over a few milliseconds: 2 ms gathers them into few
-    reads. An in-process layer wakes them all in one turn of the event loop: the batch
-    then only waits that turn."""
+    channels_redis's list layer hands a process its doorbells one pop per socket, so a
+    doorbell's sockets arrive over a few milliseconds: 2 ms gathers them into few reads.
+    An in-process layer, and the pub/sub layer (one message per process, handed to all
+    its sockets at once), wake them all in one turn of the event loop: the batch then
+    only waits that turn."""
     configured = getattr(settings, "MESSAGING_BATCH_WINDOW_SECONDS", None)
     if configured is not None:
         return float(configured)
     backend = str(settings.CHANNEL_LAYERS.get("default", {}).get("BACKEND", ""))
-    return 0.0 if backend.startswith("workspace.layers.") or "InMemory" in backend else 0.002
+    in_one_turn = ("workspace.layers.", "channels_redis.pubsub.", "channels.layers.InMemory")
+    return 0.0 if backend.startswith(in_one_turn) else 0.002

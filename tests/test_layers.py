@@ -54,8 +54,68 @@ async def test_group_messages_arrive_as_with_channels_own_layer():
 def test_it_is_the_single_process_default():
     """Without REDIS_URL (one process) this layer; with it, channels_redis's pub/sub layer."""
     expected = (
-        "channels_redis.pubsub.RedisPubSubChannelLayer"
+        "workspace.layers.PubSubChannelLayer"
         if settings.REDIS_URL
         else "workspace.layers.SweepingInMemoryChannelLayer"
     )
     assert settings.CHANNEL_LAYERS["default"]["BACKEND"] == expected
+
+
+# --- workspace.layers.PubSubChannelLayer, on the real Redis at REDIS_URL ------------------
+
+
+def _pubsub_layer():
+    import os
+
+    from workspace.layers import PubSubChannelLayer
+
+    return PubSubChannelLayer(hosts=[os.environ["REDIS_URL"]], prefix="test-layers")
+
+
+@pytest.mark.redis
+@pytest.mark.asyncio
+async def test_a_group_message_reaches_each_member_once_across_processes():
+    """Two layers stand for two processes: each subscribes once per group and hands the
+    message to its own channels."""
+    here, there = _pubsub_layer(), _pubsub_layer()
+    try:
+        a = await here.new_channel()
+        b, c = await there.new_channel(), await there.new_channel()
+        for layer, channel in ((here, a), (there, b), (there, c)):
+            await layer.group_add("space.9", channel)
+        await here.group_send("space.9", {"type": "space.event", "seq": 1})
+        assert await _receive_or_none(here, a, 2) == {"type": "space.event", "seq": 1}
+        assert await _receive_or_none(there, b, 2) == {"type": "space.event", "seq": 1}
+        assert await _receive_or_none(there, c, 2) == {"type": "space.event", "seq": 1}
+        assert await _receive_or_none(there, b, 0.2) is None  # once, not once per member
+        await there.group_discard("space.9", b)
+        await there.group_send("space.9", {"type": "space.event", "seq": 2})
+        assert await _receive_or_none(there, b, 0.3) is None
+        assert await _receive_or_none(there, c, 2) == {"type": "space.event", "seq": 2}
+        assert await _receive_or_none(here, a, 2) == {"type": "space.event", "seq": 2}
+    finally:
+        await here.flush()
+        await there.flush()
+
+
+@pytest.mark.redis
+@pytest.mark.asyncio
+async def test_publishing_and_rejoining_a_group_do_not_wait_for_the_shard_lock():
+    """channels_redis's shard lock serialised every PUBLISH and every join; only a first
+    subscription takes it now (and a join returns once Redis has confirmed it)."""
+    layer = _pubsub_layer()
+    try:
+        first, second = await layer.new_channel(), await layer.new_channel()
+        await layer.group_add("space.7", first)
+        shard = layer._get_layer()._shards[0]
+        async with shard._lock:  # as if a slow SUBSCRIBE held it
+            await asyncio.wait_for(layer.group_add("space.7", second), 1)
+            await asyncio.wait_for(layer.group_send("space.7", {"type": "x", "n": 1}), 1)
+            new_group = asyncio.ensure_future(layer.group_add("space.8", second))
+            await asyncio.sleep(0.2)
+            assert not new_group.done()  # a first subscription still waits its turn
+        await asyncio.wait_for(new_group, 2)
+        assert await _receive_or_none(layer, first, 2) == {"type": "x", "n": 1}
+        assert await _receive_or_none(layer, second, 2) == {"type": "x", "n": 1}
+    finally:
+        await layer.flush()

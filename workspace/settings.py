@@ -142,7 +142,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL", default="")
 REDIS_CHANNEL_LAYERS = {
-    "pubsub": "channels_redis.pubsub.RedisPubSubChannelLayer",
+    "pubsub": "workspace.layers.PubSubChannelLayer",  # channels_redis's, one lock fewer
     "lists": "channels_redis.core.RedisChannelLayer",
 }
 REDIS_CHANNEL_LAYER = env.str("WORKSPACE_CHANNEL_LAYER", default="pubsub")

@@ -111,7 +111,7 @@ def test_production_refuses_to_start_without_secret_key():
 @pytest.mark.parametrize(
     ("choice", "backend"),
     [
-        (None, "channels_redis.pubsub.RedisPubSubChannelLayer"),
+        (None, "workspace.layers.PubSubChannelLayer"),
         ("lists", "channels_redis.core.RedisChannelLayer"),
         ("kafka", None),
     ],

@@ -14,7 +14,8 @@ from messaging.app_settings import messaging_settings
         ("workspace.layers.SweepingInMemoryChannelLayer", 0.0),
         ("channels.layers.InMemoryChannelLayer", 0.0),
         ("channels_redis.core.RedisChannelLayer", 0.002),
-        ("channels_redis.pubsub.RedisPubSubChannelLayer", 0.002),
+        ("channels_redis.pubsub.RedisPubSubChannelLayer", 0.0),
+        ("workspace.layers.PubSubChannelLayer", 0.0),
     ],
 )
 def test_the_window_follows_the_layer(settings, backend, window):
