@@ -6,7 +6,7 @@
 Every WebSocket joins one group on connect; each text frame it receives is sent to that
 group (`group_send`), so every connected socket, in every daphne process sharing the
 Redis, gets it once. No auth, no sessions, no database. The channel layer is configured
-like the workspace's (`workspace/settings.py`: RedisChannelLayer, socket_timeout 15).
+like the workspace's (`workspace/settings.py`: the same layer, socket_timeout 15).
 bench/bench_fanout_redis.py runs it behind deploy/nginx.conf on two daphne processes.
 """
 
@@ -56,7 +56,7 @@ def _configure() -> None:
         ALLOWED_HOSTS=["*"], INSTALLED_APPS=[], SECRET_KEY="broadcast",  # noqa: S106 - no signing here
         CHANNEL_LAYERS={"default": {
             "BACKEND": {
-                "pubsub": "channels_redis.pubsub.RedisPubSubChannelLayer",
+                "pubsub": "workspace.layers.PubSubChannelLayer",
                 "lists": "channels_redis.core.RedisChannelLayer",
             }[os.environ.get("WORKSPACE_CHANNEL_LAYER", "pubsub")],
             "CONFIG": {"hosts": [{"address": url, "socket_timeout": 15}]},
