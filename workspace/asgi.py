@@ -1,6 +1,5 @@
 """ASGI entry point: Django views over HTTP and Channels consumers over /ws/."""
 
-import gc
 import os
 
 from django.core.asgi import get_asgi_application
@@ -23,10 +22,3 @@ application = ProtocolTypeRouter(
         ),
     }
 )
-
-# Everything loaded so far (Django, the apps, the URLconf's modules) lives as long as the
-# process. Frozen, the garbage collector's full collections no longer walk it: here one
-# took about 80 ms over its 126,000 objects, and paused every socket and request of the
-# process at once. What is already garbage goes first.
-gc.collect()
-gc.freeze()
