@@ -49,8 +49,7 @@ class _Shard(RedisSingleShardConnection):
     Its one asyncio lock covered every PUBLISH as well as every SUBSCRIBE: a process's
     doorbells, presence frames and count rings went out one round trip after another,
     and a socket's hello (joining groups the process had long joined) queued behind
-    them. In the load test's ramp to 1,000 users, 288 hellos of 500 waited out their
-    10 s. A PUBLISH goes through redis-py's connection pool, which gives concurrent
+    them. A PUBLISH goes through redis-py's connection pool, which gives concurrent
     commands their own connections; joining a group this process has joined already
     needs no Redis call. A first subscription still takes the lock, and returns once
     its SUBSCRIBE is sent, as before: a hello joins its groups before it reads the heads,
