@@ -429,6 +429,7 @@ class Load:
         self.interval = 60.0 / args.speedup
         self.disconnects = 0
         self.ready = 0  # users past their socket + hello + history read
+        self.retries = 0  # connections that failed (refused, timed out, hello unanswered)
 
     async def user(self, sim: SimUser, rng: random.Random) -> None:
         pending: dict[str, tuple[asyncio.Future[dict[str, Any]], float]] = {}
@@ -449,7 +450,8 @@ class Load:
             if entry is not None and not entry[0].done():
                 entry[0].set_result(frame)
 
-        async def call(kind: str, frame: dict[str, Any]) -> None:
+        async def call(kind: str, frame: dict[str, Any]) -> bool:
+            """Send a frame and time it to its reply; True when acked."""
             ref = str(uuid.uuid4())
             frame["client_id"] = ref
             future = loop.create_future()
@@ -464,12 +466,11 @@ class Load:
                     reply = future.result()
                     if reply.get("type") == "error":
                         stats.window.fail(kind, reply.get("code", "error"))
-                    else:
-                        stats.window.ok(kind, loop.time() - start)
-                elif closed in done:
-                    stats.window.fail(kind, "socket_closed")
-                else:
-                    stats.window.fail(kind, "timeout")
+                        return False
+                    stats.window.ok(kind, loop.time() - start)
+                    return True
+                stats.window.fail(kind, "socket_closed" if closed in done else "timeout")
+                return False
             finally:
                 pending.pop(ref, None)
                 stats.end(generation)
@@ -514,23 +515,35 @@ class Load:
             else:
                 stats.window.fail("upload", f"http_{status}")
 
-        # connect + hello
-        start = loop.time()
-        sock = Socket(on_frame)
-        try:
-            await asyncio.wait_for(
-                sock.connect(self.port, self.host, None if self.echo else sim.cookie), 10)
-        except (TimeoutError, OSError, ConnectionError, asyncio.IncompleteReadError) as exc:
-            stats.window.fail("connect", type(exc).__name__)
-            self.ready += 1  # settled, if badly: the ramp need not wait for this one
-            return
-        closed = asyncio.ensure_future(sock.closed.wait())
+        # connect + hello, retried with backoff as the browser client does (static/
+        # realtime.js): a user counts as held only once its socket said hello.
+        backoff = 0.5
+        while True:
+            start = loop.time()
+            sock = Socket(on_frame)
+            closed = None
+            try:
+                await asyncio.wait_for(
+                    sock.connect(self.port, self.host, None if self.echo else sim.cookie), 10)
+                closed = asyncio.ensure_future(sock.closed.wait())
+                if self.echo:
+                    stats.window.ok("connect", loop.time() - start)
+                    break
+                if await call("hello", {"type": "hello"}):
+                    break
+            except (TimeoutError, OSError, ConnectionError, asyncio.IncompleteReadError) as exc:
+                stats.window.fail("connect", type(exc).__name__)
+            if closed is not None:
+                closed.cancel()
+            await sock.close()
+            if self.stop.is_set():
+                return
+            self.retries += 1
+            await asyncio.sleep(backoff * rng.uniform(0.5, 1.5))
+            backoff = min(backoff * 2, 8.0)
         stopping = asyncio.ensure_future(self.stop.wait())
         try:
-            if self.echo:
-                stats.window.ok("connect", loop.time() - start)
-            else:
-                await call("hello", {"type": "hello"})
+            if not self.echo:
                 await get("history", f"/spaces/{sim.space_id}/topics/{sim.topic_id}/")
             self.ready += 1
             # spread the users' timers over the interval
@@ -612,6 +625,9 @@ async def ramp(label: str, topology: Topology, users: list[SimUser], args: argpa
         while load.ready < target and time.monotonic() - ramp_start < 120:
             await asyncio.sleep(0.2)
         await asyncio.sleep(2.0)
+        # A step counts only if all its users hold a socket that said hello: users still
+        # retrying when the hold starts (after 120 s) break it.
+        connected = load.ready - load.disconnects
         # ... and every request the ramp started has finished: a ramp faster than the
         # servers can take leaves a backlog (history reads queued for seconds), which is
         # the ramp's, not the held step's. The wait is printed on the ramp line.
@@ -621,8 +637,8 @@ async def ramp(label: str, topology: Topology, users: list[SimUser], args: argpa
             f"{k} n={len(v)} p50={pct(v, 0.5):.0f} p99={pct(v, 0.99):.0f}"
             for k, v in sorted(ramp.by_kind.items()))
         print(f"       ramp to {target} in {time.monotonic() - ramp_start:.0f} s "
-              f"(settled in {settled:.1f} s; {load.ready} ready, "
-              f"{sum(ramp.errors.values())} errors): {ramp_kinds}",
+              f"(settled in {settled:.1f} s; {connected} connected, "
+              f"{load.retries} reconnects, {sum(ramp.errors.values())} errors): {ramp_kinds}",
               flush=True)
         if ramp.errors:
             print(f"       ramp errors: {dict(ramp.errors)}", flush=True)
@@ -646,6 +662,7 @@ async def ramp(label: str, topology: Topology, users: list[SimUser], args: argpa
             "delivery_p50_ms": pct(window.deliveries, 0.5),
             "delivery_p95_ms": pct(window.deliveries, 0.95),
             "cpu_app_pct": app, "cpu_machine_pct": machine, "cpu_generator_pct": gen,
+            "connected": connected, "reconnects": load.retries,
             "by_kind": {k: {"n": len(v), "p50_ms": pct(v, 0.5), "p99_ms": pct(v, 0.99)}
                         for k, v in window.by_kind.items()},
             "error_kinds": window.errors,
@@ -653,6 +670,7 @@ async def ramp(label: str, topology: Topology, users: list[SimUser], args: argpa
         broken = [name for name, bad in (
             ("avg", avg >= LIMITS["avg_ms"]), ("p99", row["p99_ms"] >= LIMITS["p99_ms"]),
             ("errors", error_pct >= LIMITS["error_pct"]), ("cpu", app >= LIMITS["cpu_pct"]),
+            (f"{target - connected} not connected", connected < target),
             ("no requests", window.requests == 0)) if bad]
         row["broken"] = broken
         results.append(row)

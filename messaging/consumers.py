@@ -25,6 +25,7 @@ from messaging.batching import batched, batched_group
 from messaging.dbthreads import in_db_thread
 from messaging.events import PRESENCE, TYPING, encode, event_frame, send_ephemeral, space_group
 from messaging.selectors import visible_events_after, visible_events_after_many
+from messaging.socket_auth import HANDSHAKE_SCOPE_KEY
 from networks.access import frame_user
 from workspace.realtime import user_group
 
@@ -81,10 +82,19 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         self.session_key = session.session_key
         self.session_checked_at = 0.0
         self.session_touched_at = 0.0
-        if not await self._session_valid(force=True):
-            await self._close(CLOSE_UNAUTHENTICATED)
-            return
-        if not await in_db_thread(handlers.has_mfa)(self.user):
+        handshake = self.scope.get(HANDSHAKE_SCOPE_KEY)
+        if handshake is not None:
+            # The handshake checked the session as `_session_valid` does, and read the
+            # MFA check with the user (messaging/socket_auth.py): nothing to read again.
+            self.user = handshake["user"]
+            self.session_checked_at = handshake["at"]
+            mfa = handshake["mfa"]
+        else:  # a scope built another way (a test's): check both now
+            if not await self._session_valid(force=True):
+                await self._close(CLOSE_UNAUTHENTICATED)
+                return
+            mfa = await in_db_thread(handlers.has_mfa)(self.user)
+        if not mfa:
             await self._close(CLOSE_FORBIDDEN)
             return
         await self.channel_layer.group_add(user_group(self.user_id), self.channel_name)
@@ -149,8 +159,13 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
             ref = protocol.ref_of(data)
             frame = protocol.parse(data)
             # Every frame re-checks the session first; a write frame does it in the same
-            # database call as the write (`_write`), before writing.
-            if frame.type not in ACTIVE_FRAMES and not await self._session_valid(force=True):
+            # database call as the write (`_write`), and hello with its spaces
+            # (`_on_hello`), before anything else.
+            if (
+                frame.type not in ACTIVE_FRAMES
+                and frame.type != "hello"
+                and not await self._session_valid(force=True)
+            ):
                 return
             if frame.type != "hello" and not self.hello_done:
                 raise protocol.ProtocolError("hello_required", "Send hello first.", ref)
@@ -172,15 +187,22 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         await self.send_json({"type": "ack", "ref": frame.client_id, "for": frame.type, **extra})
 
     async def _on_hello(self, frame: protocol.Frame) -> None:
+        # The session check and the spaces, read together for the hellos of a batch (a
+        # ramp of sockets connecting at once shares the trips).
+        found = await batched_group(handlers.hello_many, None, (self.session_key, self.user_id))
+        if found is None:
+            await self._close(CLOSE_UNAUTHENTICATED)
+            return
+        self.user, spaces = found
+        self.session_checked_at = asyncio.get_running_loop().time()
         if self.hello_done:
             raise protocol.ProtocolError(
                 "already_hello", "hello was already sent.", frame.client_id
             )
-        spaces = await in_db_thread(handlers.visible_spaces)(self.user)
         # Join the groups before reading the heads, so no doorbell can fall in between.
         for space_id in spaces:
             await self.channel_layer.group_add(space_group(space_id), self.channel_name)
-        heads = await in_db_thread(handlers.heads)(list(spaces))
+        heads = await batched_group(handlers.heads_many, None, list(spaces))
         async with self.lock:
             self.clearance.update(spaces)
             for space_id, head in heads.items():

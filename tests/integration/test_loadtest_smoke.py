@@ -41,6 +41,7 @@ def test_loadtest_smoke(tmp_path: Path) -> None:
         assert step["requests"] > 20, (key, step)
         assert step["errors"] == 0, (key, step["error_kinds"], output[-4000:])
         assert data[key]["disconnects"] == 0, (key, output[-4000:])
+        assert step["connected"] == 20 and step["reconnects"] == 0, (key, output[-4000:])
     kinds = data["workspace"]["steps"][0]["by_kind"]
     assert kinds.get("post", {}).get("n", 0) >= 20, kinds  # every user posted (~4 s apart)
     print(result.stdout)
