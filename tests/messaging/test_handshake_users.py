@@ -102,3 +102,16 @@ def test_every_refused_session_gives_no_user(spoil):
             expire_date=timezone.now() - timedelta(seconds=1)
         )
     assert handlers.handshake_users(None, [key]) == [None]
+
+
+def test_another_session_engine_gets_the_same_answers(settings):
+    """With sessions outside the database (the cache engine), one lookup per socket."""
+    settings.SESSION_ENGINE = "django.contrib.sessions.backends.cache"
+    with_mfa, without_mfa = UserFactory(mfa=True), UserFactory(mfa=False)
+    keys = [_login(with_mfa), _login(without_mfa)]
+    found = handlers.handshake_users(None, [*keys, "nosuchsessionkeyatall00000000000"])
+    assert [u.pk if u else None for u in found] == [with_mfa.pk, without_mfa.pk, None]
+    assert [u.__dict__[handlers.MFA_WITH_USER_ATTR] for u in found[:2]] == [True, False]
+    with_mfa.set_password("a different long passphrase 9")
+    with_mfa.save()
+    assert handlers.handshake_users(None, keys[:1]) == [None]
