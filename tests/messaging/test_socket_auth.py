@@ -9,6 +9,7 @@ import threading
 
 import pytest
 from channels.db import database_sync_to_async
+from django.conf import settings
 from django.contrib.sessions.models import Session
 
 from messaging import handlers
@@ -107,3 +108,26 @@ async def test_a_session_whose_password_changed_is_refused(room):
     await sock.connect()
     assert await sock.recv(1) is None and sock.closed_code == 4401
     await sock.close()
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "x" * 4000,  # far longer than any session key
+        "short",  # shorter than Django accepts: no lookup at all
+        "' OR '1'='1'; --",
+        "ключ-сессии-которого-нет",
+        "%00%ff\\\\..//",
+    ],
+)
+async def test_a_hostile_session_cookie_is_refused_and_changes_nothing(room, value):
+    before = await database_sync_to_async(Session.objects.count)()
+    sock = Socket(f"{settings.SESSION_COOKIE_NAME}={value}".encode())
+    await sock.connect()
+    assert await sock.recv(1) is None and sock.closed_code == 4401
+    await sock.close()
+    assert await database_sync_to_async(Session.objects.count)() == before
+    # A real session still works beside it.
+    other = await open_socket(room["users"]["open"])
+    assert other.frames[0]["type"] == "ack"
+    await other.close()
