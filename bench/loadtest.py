@@ -515,8 +515,10 @@ class Load:
             else:
                 stats.window.fail("upload", f"http_{status}")
 
-        # connect + hello, retried with backoff as the browser client does (static/
-        # realtime.js): a user counts as held only once its socket said hello.
+        # connect + hello, retried with jittered backoff like the browser client's
+        # (messaging/static/messaging/realtime.js: 1 s doubling to 30 s; shorter here, 0.5 s
+        # to 8 s, so a step settles within the ramp's wait): a user counts as held only
+        # once its socket said hello.
         backoff = 0.5
         while True:
             start = loop.time()

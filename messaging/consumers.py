@@ -82,19 +82,16 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         self.session_key = session.session_key
         self.session_checked_at = 0.0
         self.session_touched_at = 0.0
+        # The handshake checked the session as `_session_valid` does, and read the MFA
+        # check with the user (messaging/socket_auth.py): nothing to read again. Without
+        # its answers (an app built without that middleware) nothing was checked.
         handshake = self.scope.get(HANDSHAKE_SCOPE_KEY)
-        if handshake is not None:
-            # The handshake checked the session as `_session_valid` does, and read the
-            # MFA check with the user (messaging/socket_auth.py): nothing to read again.
-            self.user = handshake["user"]
-            self.session_checked_at = handshake["at"]
-            mfa = handshake["mfa"]
-        else:  # a scope built another way (a test's): check both now
-            if not await self._session_valid(force=True):
-                await self._close(CLOSE_UNAUTHENTICATED)
-                return
-            mfa = await in_db_thread(handlers.has_mfa)(self.user)
-        if not mfa:
+        if handshake is None:
+            await self._close(CLOSE_UNAUTHENTICATED)
+            return
+        self.user = handshake["user"]
+        self.session_checked_at = handshake["at"]
+        if not handshake["mfa"]:
             await self._close(CLOSE_FORBIDDEN)
             return
         await self.channel_layer.group_add(user_group(self.user_id), self.channel_name)

@@ -98,8 +98,15 @@ def session_user(session_key: str | None, user_id: int) -> Any | None:
     """
     if not session_key:
         return None
-    store = import_module(settings.SESSION_ENGINE).SessionStore(session_key)
-    data = store.load()  # {} when missing or expired
+    return _stored_session_user(_session_data(session_key), user_id)
+
+
+def _session_data(session_key: str) -> dict[str, Any]:
+    """The session's data from any session engine; {} when missing or expired."""
+    return import_module(settings.SESSION_ENGINE).SessionStore(session_key).load()
+
+
+def _stored_session_user(data: dict[str, Any], user_id: Any) -> Any | None:
     user = get_user_model().objects.filter(pk=user_id, is_active=True).first()
     return _session_user(data, user_id, user)
 
@@ -176,11 +183,11 @@ def _claimed_user_id(data: dict[str, Any]) -> Any | None:
 
 def _handshake_user_slow(session_key: str) -> Any | None:
     """`handshake_users` for a session engine other than the database's: one at a time."""
-    store = import_module(settings.SESSION_ENGINE).SessionStore(session_key)
-    user_id = _claimed_user_id(store.load())
+    data = _session_data(session_key)
+    user_id = _claimed_user_id(data)
     if user_id is None:
         return None
-    user = session_user(session_key, user_id)
+    user = _stored_session_user(data, user_id)
     if user is not None:
         setattr(user, MFA_WITH_USER_ATTR, has_mfa(user))
     return user

@@ -48,7 +48,7 @@ def test_a_batch_is_read_in_two_queries(django_assert_num_queries):
     assert found[0] is not found[-1]  # each socket its own user object
 
 
-def test_no_session_at_all_costs_no_query(django_assert_num_queries):
+def test_an_unknown_session_costs_one_query_and_no_user_read(django_assert_num_queries):
     with django_assert_num_queries(1):  # the sessions; no user to read
         assert handlers.handshake_users(None, ["nosuchsessionkeyatall00000000000"]) == [None]
 

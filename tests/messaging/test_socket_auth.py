@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from importlib import import_module
 
 import pytest
 from channels.db import database_sync_to_async
@@ -131,3 +132,20 @@ async def test_a_hostile_session_cookie_is_refused_and_changes_nothing(room, val
     other = await open_socket(room["users"]["open"])
     assert other.frames[0]["type"] == "ack"
     await other.close()
+
+
+async def test_a_consumer_mounted_without_the_handshake_check_refuses(room):
+    """The consumer trusts only the handshake's own answers: a scope whose user was set
+    some other way (another auth middleware, or none) is closed 4401."""
+    from channels.testing import WebsocketCommunicator
+
+    user = room["users"]["open"]
+    key = (await database_sync_to_async(session_cookie)(user)).decode().split("=", 1)[1]
+    communicator = WebsocketCommunicator(RealtimeConsumer.as_asgi(), "/ws/")
+    communicator.scope["user"] = user
+    communicator.scope["session"] = import_module(settings.SESSION_ENGINE).SessionStore(key)
+    connected, _ = await communicator.connect()
+    assert connected  # accepted first, so the close code reaches the browser
+    closing = await communicator.receive_output(2)
+    assert closing == {"type": "websocket.close", "code": 4401}
+    await communicator.disconnect()
