@@ -19,9 +19,17 @@ from messaging import selectors, services
 from messaging.app_settings import messaging_settings
 from messaging.forms import EditForm, MessageForm, ReactionForm, TopicForm
 from messaging.models import Emoji, Message, Topic
-from networks.access import Action, access_item, access_space, clearance_in_effect
+from networks.access import (
+    Action,
+    access_item,
+    access_space,
+    access_space_for,
+    clearance_in_effect,
+    frame_user,
+)
 from networks.clearance import level_name
 from networks.models import Membership
+from workspace.accounts.adapter import user_has_mfa
 
 
 def _topic(user: Any, membership: Membership, topic_id: int) -> Topic:
@@ -107,21 +115,30 @@ def topic_create(request: HttpRequest, space_id: int) -> HttpResponse:
 
 
 def _render_topic(
-    request: HttpRequest, membership: Membership, topic: Topic, form: MessageForm, status: int = 200
+    request: HttpRequest,
+    membership: Membership,
+    topic: Topic,
+    form: MessageForm,
+    status: int = 200,
+    *,
+    user: Any = None,
 ) -> HttpResponse:
+    """`user`: the acting user object for the page's reads and checks (a `frame_user`
+    whose access answers were read with the membership); by default request.user."""
+    user = request.user if user is None else user
     paginator = Paginator(
-        selectors.topic_messages(user=request.user, topic=topic),
+        selectors.topic_messages(user=user, topic=topic),
         messaging_settings().page_size,
     )
     page = paginator.get_page(request.GET.get("page") or paginator.num_pages)
     rows = list(page.object_list)
     if rows and page.number == paginator.num_pages:
-        services.read_mark(topic=topic, seq=rows[-1].seq, acting_user=request.user)
-    is_moderator = _can(request.user, membership.space_id, Action.MODERATE)
+        services.read_mark(topic=topic, seq=rows[-1].seq, acting_user=user)
+    is_moderator = _can(user, membership.space_id, Action.MODERATE)
     for message in rows:
         message.reaction_summary = selectors.reaction_summary(message)  # type: ignore[attr-defined]
         message.can_delete = not message.is_deleted and (  # type: ignore[attr-defined]
-            message.author_id == request.user.pk or is_moderator
+            message.author_id == user.pk or is_moderator
         )
     return render(
         request,
@@ -133,7 +150,7 @@ def _render_topic(
             "page": page,
             "rows": rows,
             "form": form,
-            "can_post": _can(request.user, membership.space_id, Action.POST),
+            "can_post": _can(user, membership.space_id, Action.POST),
             "head": selectors.space_head(space_id=membership.space_id),
             "clearance_name": level_name(clearance_in_effect(membership)),
             # Rendered once per page, not once per message: the options loop was a fifth
@@ -149,9 +166,16 @@ def _render_topic(
 @login_required
 @require_GET
 def topic_detail(request: HttpRequest, space_id: int, topic_id: int) -> HttpResponse:
-    membership = access_space(request.user, space_id, action=Action.VIEW)
-    topic = _topic(request.user, membership, topic_id)
-    return _render_topic(request, membership, topic, _message_form(request, membership))
+    # One user object for the page, as for a socket frame: the membership and the page's
+    # three permissions (view, post, moderate) are read in one query, once. Nothing on
+    # this page changes the user's own membership.
+    user = frame_user(request.user, mfa=user_has_mfa(request.user))
+    membership = access_space_for(
+        user, space_id, action=Action.VIEW, also=(Action.POST, Action.MODERATE)
+    )
+    topic = _topic(user, membership, topic_id)
+    form = _message_form(request, membership)
+    return _render_topic(request, membership, topic, form, user=user)
 
 
 @login_required

@@ -82,17 +82,59 @@ def access_space(user: Any, space_id: int, *, action: Action = Action.VIEW) -> M
     """The user's active membership in the space, if it grants `action`; else PermissionDenied.
 
     Called from views, from the consumer on every inbound frame, and again in services.
-    Within one socket frame (see `frame_user`) the answer is read once and the service's
-    repeat of the handler's check costs nothing; anywhere else it is read every time.
+    Within one socket frame or one page (see `frame_user`) the answer is read once and a
+    repeat of the check costs nothing; anywhere else it is read every time.
     """
     cache = getattr(user, REQUEST_CACHE_ATTR, None)
     answers = cache.get(FRAME_ACCESS_KEY) if isinstance(cache, dict) else None
     if answers is not None and (space_id, str(action)) in answers:
-        return answers[(space_id, str(action))]
+        membership = answers[(space_id, str(action))]
+        if membership is None:  # refused when `access_space_for` read it
+            raise PermissionDenied
+        return membership
     membership = _read_access(user, space_id, action)
     if answers is not None:
         answers[(space_id, str(action))] = membership
     return membership
+
+
+def access_space_for(
+    user: Any, space_id: int, *, action: Action, also: Iterable[Action] = ()
+) -> Membership:
+    """`access_space(user, space_id, action=action)` for a `frame_user` object, which also
+    reads, in the same query, whether the membership grants each action of `also`: the
+    later `access_space` checks of that user object for them cost no query (a refusal is
+    remembered too). One query where a topic page made four."""
+    cache = getattr(user, REQUEST_CACHE_ATTR, None)
+    answers = cache.get(FRAME_ACCESS_KEY) if isinstance(cache, dict) else None
+    if answers is None:
+        raise TypeError("access_space_for needs a frame_user object")
+    if not user_has_completed_mfa(user):
+        raise PermissionDenied
+    space = row_id(space_id)
+    wanted = [action, *(a for a in also if a != action)]
+    permissions = {a: permission_id(str(a)) for a in wanted}
+    if space is None or permissions[action] is None:
+        raise PermissionDenied
+    granted = {
+        f"grants_{i}": Exists(
+            SpaceUserObjectPermission.objects.filter(
+                user_id=user.pk, content_object_id=space, permission_id=permissions[a]
+            )
+        )
+        for i, a in enumerate(wanted)
+        if permissions[a] is not None
+    }
+    membership = (
+        Membership.objects.select_related("space", "space__network")
+        .filter(user_id=user.pk, space_id=space, status=MembershipStatus.ACTIVE)
+        .annotate(**granted)
+        .first()
+    )
+    for i, a in enumerate(wanted):
+        grants = membership is not None and bool(getattr(membership, f"grants_{i}", False))
+        answers[(space_id, str(a))] = membership if grants else None
+    return access_space(user, space_id, action=action)
 
 
 def _read_access(user: Any, space_id: int, action: Action) -> Membership:

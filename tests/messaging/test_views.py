@@ -71,6 +71,24 @@ def test_topic_page_query_count_does_not_grow(as_user, room, django_assert_max_n
         client.get(_topic_url(room))
 
 
+def test_topic_page_reads_the_membership_once(as_user, room, django_assert_max_num_queries):
+    """View, post and moderate are answered by one read of the membership, and read_mark's
+    own check repeats none of it."""
+    post(room, "open", "hello")
+    for who, can_moderate in (("moderator", True), ("restricted", False)):
+        client = as_user(who)
+        with django_assert_max_num_queries(40) as page:
+            response = client.get(_topic_url(room))
+        access = [
+            q["sql"] for q in page.captured_queries
+            if 'FROM "networks_membership" INNER JOIN "networks_space"' in q["sql"]
+        ]
+        assert len(access) == 1, access
+        body = response.content.decode()
+        assert 'id="post-form"' in body
+        assert ("/delete/" in body) is can_moderate  # the moderator may delete others' posts
+
+
 def test_pagination_defaults_to_the_newest_page(as_user, room, settings):
     settings.MESSAGING_PAGE_SIZE = 2
     for i in range(5):

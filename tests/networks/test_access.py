@@ -115,6 +115,71 @@ def test_a_refusal_is_not_remembered_and_a_frame_does_not_outlive_mfa(world):
         access_space(frame_user(member), space.pk, action=Action.VIEW)
 
 
+def _answer(user, space_id, action):  # type: ignore[no-untyped-def]
+    from networks.access import access_space
+
+    try:
+        return access_space(user, space_id, action=action).pk
+    except PermissionDenied:
+        return None
+
+
+@pytest.mark.parametrize("action", list(Action))
+def test_access_space_for_agrees_with_access_space(world, action):
+    """One query answers the main action and every other one; each answer (grant or
+    refusal) is the one `access_space` gives with a plain user object, for every user
+    of the world and both spaces."""
+    from networks.access import access_space_for, frame_user
+
+    for name, user in world["users"].items():
+        if user is None:
+            continue
+        for space in (world["space"], world["other_space"]):
+            frame = frame_user(user)
+            try:
+                got = access_space_for(frame, space.pk, action=action, also=list(Action)).pk
+            except PermissionDenied:
+                got = None
+            assert got == _answer(user, space.pk, action), (name, space.name)
+            for other in Action:
+                assert _answer(frame, space.pk, other) == _answer(user, space.pk, other), (
+                    name,
+                    space.name,
+                    other,
+                )
+
+
+def test_access_space_for_reads_once_and_remembers_refusals(world, django_assert_num_queries):
+    from networks.access import access_space, access_space_for, frame_user
+
+    user, space = world["users"]["member_secret"], world["space"]
+    access_space_for(frame_user(user), space.pk, action=Action.VIEW, also=list(Action))
+    frame = frame_user(user, mfa=True)
+    with django_assert_num_queries(1):  # the membership, with one EXISTS per action
+        membership = access_space_for(
+            frame, space.pk, action=Action.VIEW, also=(Action.POST, Action.MODERATE)
+        )
+    with django_assert_num_queries(0):
+        assert access_space(frame, space.pk, action=Action.POST) == membership
+        with pytest.raises(PermissionDenied):  # a member does not moderate: remembered
+            access_space(frame, space.pk, action=Action.MODERATE)
+    with django_assert_num_queries(1):  # an action not read with it is read as before
+        access_space(frame, space.pk, action=Action.UPLOAD)
+
+
+def test_access_space_for_refuses_outsiders_and_plain_user_objects(world):
+    from networks.access import access_space_for, frame_user
+
+    space = world["space"]
+    for name in ("non_member", "suspended", "removed", "invited", "no_mfa"):
+        with pytest.raises(PermissionDenied):
+            access_space_for(frame_user(world["users"][name]), space.pk, action=Action.VIEW)
+    with pytest.raises(PermissionDenied):  # a missing space
+        access_space_for(frame_user(world["users"]["member_open"]), 10**9, action=Action.VIEW)
+    with pytest.raises(TypeError):  # its answers would have nowhere to live
+        access_space_for(world["users"]["member_open"], space.pk, action=Action.VIEW)
+
+
 # --- All of a user's spaces at once -----------------------------------------------------
 
 
