@@ -119,3 +119,72 @@ async def test_publishing_and_rejoining_a_group_do_not_wait_for_the_shard_lock()
         assert await _receive_or_none(layer, second, 2) == {"type": "x", "n": 1}
     finally:
         await layer.flush()
+
+
+@pytest.mark.redis
+@pytest.mark.asyncio
+async def test_first_subscriptions_asked_together_go_out_as_one_subscribe():
+    """Sockets joining new groups while a SUBSCRIBE holds the lock share the next one; each
+    join returns only once its channel is subscribed, and every group then gets its
+    messages."""
+    layer = _pubsub_layer()
+    try:
+        channels = [await layer.new_channel() for _ in range(30)]
+        shard = layer._get_layer()._shards[0]
+        sent: list[tuple[str, ...]] = []
+        subscribe = shard._pubsub.subscribe
+
+        async def counting(*names):  # the real call, counted
+            sent.append(names)
+            return await subscribe(*names)
+
+        shard._pubsub.subscribe = counting
+        async with shard._lock:  # as if a slow SUBSCRIBE held it
+            joins = [
+                asyncio.ensure_future(layer.group_add(f"space.{100 + i}", channel))
+                for i, channel in enumerate(channels)
+            ]
+            await asyncio.sleep(0.1)
+            assert not any(join.done() for join in joins)
+        await asyncio.wait_for(asyncio.gather(*joins), 5)
+        assert len(sent) == 1 and len(sent[0]) == 30
+        for i in range(len(channels)):
+            await layer.group_send(f"space.{100 + i}", {"type": "x", "n": i})
+        for i, channel in enumerate(channels):
+            assert await _receive_or_none(layer, channel, 2) == {"type": "x", "n": i}
+    finally:
+        await layer.flush()
+
+
+@pytest.mark.redis
+@pytest.mark.asyncio
+async def test_a_join_abandoned_before_its_subscribe_leaves_no_subscription():
+    """A socket that joins and leaves while its SUBSCRIBE waits: nothing is subscribed for
+    it, and a cancelled waiter does not cancel the others' join."""
+    import os
+
+    import redis.asyncio as aioredis
+
+    layer = _pubsub_layer()
+    probe = aioredis.from_url(os.environ["REDIS_URL"])
+    try:
+        gone, staying = await layer.new_channel(), await layer.new_channel()
+        shard = layer._get_layer()._shards[0]
+        async with shard._lock:
+            left = asyncio.ensure_future(layer.group_add("space.201", gone))
+            cancelled = asyncio.ensure_future(layer.group_add("space.202", gone))
+            kept = asyncio.ensure_future(layer.group_add("space.203", staying))
+            await asyncio.sleep(0.05)
+            # Leaves at once (its UNSUBSCRIBE, if any, would wait for the lock).
+            discard = asyncio.ensure_future(layer.group_discard("space.201", gone))
+            await asyncio.sleep(0.05)
+            cancelled.cancel()
+        await asyncio.wait_for(asyncio.gather(left, kept, discard), 5)
+        names = {n.decode() for n in await probe.pubsub_channels("test-layers__group__*")}
+        assert "test-layers__group__space.201" not in names
+        assert "test-layers__group__space.203" in names
+        await layer.group_send("space.203", {"type": "x"})
+        assert await _receive_or_none(layer, staying, 2) == {"type": "x"}
+    finally:
+        await layer.flush()
+        await probe.aclose()

@@ -54,7 +54,19 @@ class _Shard(RedisSingleShardConnection):
     needs no Redis call. A first subscription still takes the lock, and returns once
     its SUBSCRIBE is sent, as before: a hello joins its groups before it reads the heads,
     and a doorbell that still slips between the two is caught by the 5-s poll.
+
+    Subscriptions asked for while one SUBSCRIBE waits for the lock go out together, as one
+    SUBSCRIBE with all their channels. Taken one at a time, each needed its own turn of the
+    event loop under the lock, and a loaded loop turns slowly: in the load test's ramp a
+    new socket's two subscriptions (its own channel and its user's group) queued for
+    seconds, and its hello with them.
     """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._batch: list[str] = []  # channels waiting for the next SUBSCRIBE
+        self._batch_sent: asyncio.Future[None] | None = None
+        self._batcher: asyncio.Task[None] | None = None
 
     async def publish(self, channel: str, message: bytes) -> None:
         self._ensure_redis()
@@ -63,7 +75,49 @@ class _Shard(RedisSingleShardConnection):
     async def subscribe(self, channel: str) -> None:
         if channel in self._subscribed_to:
             return
-        await super().subscribe(channel)
+        if self._batch_sent is None:
+            loop = asyncio.get_running_loop()
+            self._batch_sent = loop.create_future()
+            self._batcher = loop.create_task(self._subscribe_batch())
+        self._batch.append(channel)
+        # Shielded: a socket that goes away while waiting does not cancel the others' join.
+        await asyncio.shield(self._batch_sent)
+
+    async def _subscribe_batch(self) -> None:
+        async with self._lock:
+            batch, sent = self._batch, self._batch_sent
+            self._batch, self._batch_sent, self._batcher = [], None, None
+            assert sent is not None
+            # Only what is still wanted: a socket that left meanwhile has been taken out
+            # of `channels` and `groups`, and its unsubscribe found nothing to undo.
+            layer = self.channel_layer
+            wanted = [
+                c
+                for c in dict.fromkeys(batch)
+                if c not in self._subscribed_to and (c in layer.channels or c in layer.groups)
+            ]
+            try:
+                if wanted:
+                    self._ensure_redis()
+                    self._ensure_receiver()
+                    await self._pubsub.subscribe(*wanted)
+                    self._subscribed_to.update(wanted)
+            except BaseException as exc:
+                if not sent.done():
+                    sent.set_exception(exc if isinstance(exc, Exception) else ConnectionError())
+                    sent.exception()  # retrieved here too: its waiters may all be gone
+                raise
+            if not sent.done():
+                sent.set_result(None)
+
+    async def flush(self) -> None:
+        if self._batcher is not None:
+            self._batcher.cancel()
+        if self._batch_sent is not None and not self._batch_sent.done():
+            self._batch_sent.set_exception(ConnectionError("the channel layer was flushed"))
+            self._batch_sent.exception()
+        self._batch, self._batch_sent, self._batcher = [], None, None
+        await super().flush()
 
 
 class _PubSubLoopLayer(RedisPubSubLoopLayer):
