@@ -354,13 +354,14 @@ def build_users(count: int, space_size: int, tag: str) -> list[SimUser]:
 
 class Topology:
     def __init__(self, workdir: Path, daphnes: int, redis_url: str, app: str,
-                 extra_settings: str = "") -> None:
+                 extra_settings: str = "", db_pool: int = 24) -> None:
         from tests.integration.topology import Daphne, write_nginx
 
         self.daphnes = [Daphne(port=_free_port(), workdir=workdir,
                                extra_env={"REDIS_URL": redis_url,
                                           "WORKSPACE_MASTER_KEY": MASTER_KEY,
-                                          "WORKSPACE_LOG_LEVEL": "WARNING"},
+                                          "WORKSPACE_LOG_LEVEL": "WARNING",
+                                          "WORKSPACE_DB_POOL_SIZE": str(db_pool)},
                                extra_settings=extra_settings)
                         for _ in range(daphnes)]
         self.app = app
@@ -734,6 +735,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--baseline-hold-fraction", type=float, default=0.5)
     parser.add_argument("--max-minutes", type=float, default=10)
     parser.add_argument("--json", default="", help="also write the results here")
+    parser.add_argument("--db-pool", type=int, default=24,
+                        help="WORKSPACE_DB_POOL_SIZE of the daphne processes (0: no pool)")
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                         help="a Django setting for the daphne processes (Python literal), "
                              "e.g. --set MESSAGING_POLL_SECONDS=30")
@@ -778,7 +781,8 @@ def main(argv: list[str] | None = None) -> int:
         app_dir.mkdir(mode=0o755)
         overrides = "".join(f"{item.split('=', 1)[0]} = {item.split('=', 1)[1]}\n"
                             for item in args.set)
-        app = Topology(app_dir, args.daphnes, redis_url, "workspace", extra_settings=overrides)
+        app = Topology(app_dir, args.daphnes, redis_url, "workspace", extra_settings=overrides,
+                       db_pool=args.db_pool)
         app.start()
         try:
             report["workspace"] = asyncio.run(

@@ -135,6 +135,25 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     _options = DATABASES["default"].setdefault("OPTIONS", {})
     _options["options"] = f"{_options.get('options', '')} -c jit=off".strip()
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# PostgreSQL: requests take their connection from a pool of this many per process
+# (Django's pool, psycopg_pool) instead of opening one each; 0 = no pool. A new
+# connection costs PostgreSQL a process fork and a cold catalog cache: in the load test
+# that was about a seventh of the machine. The pool must hold every thread that can
+# query at once: WORKSPACE_MAX_CONCURRENT_REQUESTS, the sockets' WORKSPACE_SOCKET_DB_THREADS
+# (which keep theirs) and a few for the rest (health checks, signals).
+DB_POOL_SIZE = env.int("WORKSPACE_DB_POOL_SIZE", default=0)
+if DB_POOL_SIZE > 0 and DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    if DATABASES["default"]["CONN_MAX_AGE"] != 0:
+        raise ImproperlyConfigured("WORKSPACE_DB_POOL_SIZE needs conn_max_age=0 (Django's rule)")
+    DATABASES["default"]["OPTIONS"]["pool"] = {
+        "min_size": min(4, DB_POOL_SIZE),
+        "max_size": DB_POOL_SIZE,
+        # A request waits at most this long for a connection (then a 500). The pool
+        # holds a connection for every thread that can ask at once, so only a database
+        # that is down or restarting makes anyone wait: a request or a socket frame then
+        # fails within 2 s, as it did without the pool, instead of hanging.
+        "timeout": 2,
+    }
 # Threads for the WebSocket consumers' database work (messaging/dbthreads.py); 0 (the
 # default): 4 on PostgreSQL, 1 on SQLite. Each keeps one database connection open.
 MESSAGING_DB_THREADS = env.int("WORKSPACE_SOCKET_DB_THREADS", default=0)

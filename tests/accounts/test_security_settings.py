@@ -191,3 +191,37 @@ def test_server_error_page_needs_no_database(rf, django_assert_num_queries):
     assert response.status_code == 500
     body = response.content.decode()
     assert "Something went wrong" in body and "<script" not in body
+
+
+@pytest.mark.parametrize(
+    ("database_url", "size", "expected"),
+    [
+        ("postgres://u@127.0.0.1:5432/w", "24", "{'min_size': 4, 'max_size': 24, 'timeout': 2}"),
+        ("postgres://u@127.0.0.1:5432/w", "2", "{'min_size': 2, 'max_size': 2, 'timeout': 2}"),
+        ("postgres://u@127.0.0.1:5432/w", "0", "None"),
+        ("postgres://u@127.0.0.1:5432/w", None, "None"),  # off unless asked for
+        ("sqlite:////tmp/ws-pool-check.sqlite3", "24", "None"),  # PostgreSQL only
+        ("postgres://u@127.0.0.1:5432/w?conn_max_age=60", "24", "error"),
+    ],
+)
+def test_the_database_pool_is_configured_by_size(database_url, size, expected):
+    code = (
+        "from django.conf import settings; "
+        "print(settings.DATABASES['default'].get('OPTIONS', {}).get('pool'))"
+    )
+    extra = {"DATABASE_URL": database_url}
+    if size is not None:
+        extra["WORKSPACE_DB_POOL_SIZE"] = size
+    result = subprocess.run(
+        [sys.executable, "-c", f"import django; django.setup(); {code}"],
+        cwd=ROOT,
+        env=_production_env(**extra),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    if expected == "error":
+        assert result.returncode != 0
+        assert "WORKSPACE_DB_POOL_SIZE needs conn_max_age=0" in result.stderr
+    else:
+        assert result.stdout.strip() == expected, result.stderr

@@ -25,9 +25,12 @@ BURST = 48
 APP_NAME = "workspace-concurrency-test"  # the daphne's connections, told apart from this process's
 
 
-def _peak_connections_during_burst(limit: int) -> tuple[int, list[int]]:
-    """Start a daphne with this request limit, send BURST concurrent /healthz requests (each
-    reads the database), and return (the most connections its process held, statuses)."""
+def _peak_connections_during_burst(
+    limit: int, pool: int = 0
+) -> tuple[int, list[int], set[int]]:
+    """Start a daphne with this request limit and connection pool size, send BURST
+    concurrent /healthz requests (each reads the database), and return (the most
+    connections its process held, statuses, the backends seen: one per connection)."""
     workdir = make_workdir("workspace-concurrency-")
     daphne = Daphne(
         port=free_port(),
@@ -36,19 +39,23 @@ def _peak_connections_during_burst(limit: int) -> tuple[int, list[int]]:
             "DATABASE_URL": f"{database_url()}?application_name={APP_NAME}",
             "WORKSPACE_MAX_CONCURRENT_REQUESTS": str(limit),
             "WORKSPACE_REQUEST_QUEUE_SECONDS": "60",
+            "WORKSPACE_DB_POOL_SIZE": str(pool),
         },
     )
     peak, done = 0, threading.Event()
+    backends: set[int] = set()
     try:
         daphne.start()
 
         with psycopg.connect(database_url(), autocommit=True) as watcher:
 
             def count() -> int:
-                return watcher.execute(
-                    "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s",
+                pids = watcher.execute(
+                    "SELECT pid FROM pg_stat_activity WHERE application_name = %s",
                     [APP_NAME],
-                ).fetchone()[0]
+                ).fetchall()
+                backends.update(pid for (pid,) in pids)
+                return len(pids)
 
             def watch() -> None:
                 nonlocal peak
@@ -68,7 +75,7 @@ def _peak_connections_during_burst(limit: int) -> tuple[int, list[int]]:
                 statuses = list(pool.map(one, range(BURST)))
             done.set()
             watcher_thread.join()
-        return peak, statuses
+        return peak, statuses, backends
     finally:
         done.set()
         daphne.stop()
@@ -76,13 +83,23 @@ def _peak_connections_during_burst(limit: int) -> tuple[int, list[int]]:
 
 
 def test_a_burst_of_requests_stays_within_the_limit():
-    peak, statuses = _peak_connections_during_burst(limit=3)
+    peak, statuses, backends = _peak_connections_during_burst(limit=3)
     assert statuses == [200] * BURST
     assert 1 <= peak <= 3, peak
+    assert len(backends) > 6, backends  # without a pool, each request opens its own
 
 
 def test_without_the_limit_the_same_burst_opens_more_connections():
     """The control: the burst above is concurrent enough to need more than 3."""
-    peak, statuses = _peak_connections_during_burst(limit=0)
+    peak, statuses, _ = _peak_connections_during_burst(limit=0)
     assert statuses == [200] * BURST
     assert peak > 3, peak
+
+
+def test_with_a_pool_the_burst_borrows_the_pools_connections():
+    """WORKSPACE_DB_POOL_SIZE: even without the request limit, the process holds at most
+    the pool's connections, opens no more than that, and every request succeeds."""
+    peak, statuses, backends = _peak_connections_during_burst(limit=0, pool=6)
+    assert statuses == [200] * BURST
+    assert 1 <= peak <= 6, peak
+    assert 1 <= len(backends) <= 6, backends

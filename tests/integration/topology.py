@@ -113,6 +113,7 @@ class Daphne:
                 "WORKSPACE_TRUSTED_PROXY_COUNT": "1",
                 "WORKSPACE_SSL_REDIRECT": "0",  # nginx redirects plain HTTP itself
                 "WORKSPACE_LOG_FORMAT": "json",
+                "WORKSPACE_DB_POOL_SIZE": "24",  # docs/deploy.md: 16 requests, 4 threads, 4
             }
         )
         env.update(self.extra_env)
