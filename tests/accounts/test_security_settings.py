@@ -80,6 +80,18 @@ def _production_env(**extra: str) -> dict[str, str]:
     return env
 
 
+def _setting(code: str, **extra: str) -> subprocess.CompletedProcess:
+    """Run `code` after django.setup() in a process with the production environment."""
+    return subprocess.run(
+        [sys.executable, "-c", f"import django; django.setup(); {code}"],
+        cwd=ROOT,
+        env=_production_env(**extra),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
 def test_check_deploy_is_clean():
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
@@ -121,14 +133,7 @@ def test_the_redis_channel_layer_is_chosen_by_name(choice, backend):
     extra = {"REDIS_URL": "redis://127.0.0.1:6379/0"}
     if choice is not None:
         extra["WORKSPACE_CHANNEL_LAYER"] = choice
-    result = subprocess.run(
-        [sys.executable, "-c", f"import django; django.setup(); {code}"],
-        cwd=ROOT,
-        env=_production_env(**extra),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = _setting(code, **extra)
     if backend is None:
         assert result.returncode != 0
         message = "WORKSPACE_CHANNEL_LAYER must be one of ['lists', 'pubsub'], not 'kafka'"
@@ -212,14 +217,7 @@ def test_the_database_pool_is_configured_by_size(database_url, size, expected):
     extra = {"DATABASE_URL": database_url}
     if size is not None:
         extra["WORKSPACE_DB_POOL_SIZE"] = size
-    result = subprocess.run(
-        [sys.executable, "-c", f"import django; django.setup(); {code}"],
-        cwd=ROOT,
-        env=_production_env(**extra),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = _setting(code, **extra)
     if expected == "error":
         assert result.returncode != 0
         assert "WORKSPACE_DB_POOL_SIZE needs conn_max_age=0" in result.stderr
