@@ -13,6 +13,9 @@ from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E40
 from messaging.socket_auth import SocketAuthMiddlewareStack  # noqa: E402
 from workspace.asgi_limits import BodySizeLimitMiddleware, ConcurrencyLimitMiddleware  # noqa: E402
 from workspace.routing import websocket_urlpatterns  # noqa: E402
+from workspace.websocket_server import skip_unlogged_debug_formatting  # noqa: E402
+
+skip_unlogged_debug_formatting()
 
 application = ProtocolTypeRouter(
     {
