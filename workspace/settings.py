@@ -137,10 +137,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 # PostgreSQL: requests take their connection from a pool of this many per process
 # (Django's pool, psycopg_pool) instead of opening one each; 0 = no pool. A new
-# connection costs PostgreSQL a process fork and a cold catalog cache: in the load test
-# that was about a seventh of the machine. The pool must hold every thread that can
-# query at once: WORKSPACE_MAX_CONCURRENT_REQUESTS, the sockets' WORKSPACE_SOCKET_DB_THREADS
-# (which keep theirs) and a few for the rest (health checks, signals).
+# connection costs PostgreSQL a process fork and a cold catalog cache, for every
+# request (docs/benchmarks.md has what the load test measured). The pool must hold every
+# thread that can query at once: WORKSPACE_MAX_CONCURRENT_REQUESTS, the sockets'
+# WORKSPACE_SOCKET_DB_THREADS (which keep theirs) and a few for the rest (health checks).
 DB_POOL_SIZE = env.int("WORKSPACE_DB_POOL_SIZE", default=0)
 if DB_POOL_SIZE > 0 and DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     if DATABASES["default"]["CONN_MAX_AGE"] != 0:
