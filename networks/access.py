@@ -117,20 +117,11 @@ def access_space_for(
     if space is None or permissions[action] is None:
         raise PermissionDenied
     granted = {
-        f"grants_{i}": Exists(
-            SpaceUserObjectPermission.objects.filter(
-                user_id=user.pk, content_object_id=space, permission_id=permissions[a]
-            )
-        )
+        f"grants_{i}": _grant(user.pk, space, permissions[a])
         for i, a in enumerate(wanted)
         if permissions[a] is not None
     }
-    membership = (
-        Membership.objects.select_related("space", "space__network")
-        .filter(user_id=user.pk, space_id=space, status=MembershipStatus.ACTIVE)
-        .annotate(**granted)
-        .first()
-    )
+    membership = _active_membership(user.pk, space).annotate(**granted).first()
     for i, a in enumerate(wanted):
         grants = membership is not None and bool(getattr(membership, f"grants_{i}", False))
         answers[(space_id, str(a))] = membership if grants else None
@@ -152,15 +143,22 @@ def _read_access(user: Any, space_id: int, action: Action) -> Membership:
     return membership
 
 
+def _grant(user_id: int, space_id: int, permission: int) -> Exists:
+    return Exists(
+        SpaceUserObjectPermission.objects.filter(
+            user_id=user_id, content_object_id=space_id, permission_id=permission
+        )
+    )
+
+
+def _active_membership(user_id: int, space_id: int) -> QuerySet[Membership]:
+    return Membership.objects.select_related("space", "space__network").filter(
+        user_id=user_id, space_id=space_id, status=MembershipStatus.ACTIVE
+    )
+
+
 def _granted_membership(user_id: int, space_id: int, permission: int) -> QuerySet[Membership]:
-    granted = SpaceUserObjectPermission.objects.filter(
-        user_id=user_id, content_object_id=space_id, permission_id=permission
-    )
-    return (
-        Membership.objects.select_related("space", "space__network")
-        .filter(user_id=user_id, space_id=space_id, status=MembershipStatus.ACTIVE)
-        .filter(Exists(granted))[:1]
-    )
+    return _active_membership(user_id, space_id).filter(_grant(user_id, space_id, permission))[:1]
 
 
 # Read on every socket frame and every page of a space: its SQL is built once.

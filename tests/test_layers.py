@@ -188,3 +188,32 @@ async def test_a_join_abandoned_before_its_subscribe_leaves_no_subscription():
     finally:
         await layer.flush()
         await probe.aclose()
+
+
+@pytest.mark.redis
+@pytest.mark.asyncio
+async def test_a_failed_subscribe_fails_every_join_of_its_batch_and_the_next_one_retries():
+    layer = _pubsub_layer()
+    try:
+        first, second = await layer.new_channel(), await layer.new_channel()
+        shard = layer._get_layer()._shards[0]
+        subscribe = shard._pubsub.subscribe
+
+        async def refused(*names):  # Redis going away mid-command
+            raise ConnectionError("Connection closed by server.")
+
+        shard._pubsub.subscribe = refused
+        async with shard._lock:
+            joins = [
+                asyncio.ensure_future(layer.group_add("space.301", first)),
+                asyncio.ensure_future(layer.group_add("space.302", second)),
+            ]
+            await asyncio.sleep(0.05)
+        results = await asyncio.wait_for(asyncio.gather(*joins, return_exceptions=True), 5)
+        assert all(isinstance(r, ConnectionError) for r in results), results
+        shard._pubsub.subscribe = subscribe
+        await asyncio.wait_for(layer.group_add("space.301", first), 5)  # not remembered
+        await layer.group_send("space.301", {"type": "x"})
+        assert await _receive_or_none(layer, first, 2) == {"type": "x"}
+    finally:
+        await layer.flush()

@@ -106,7 +106,9 @@ class _Shard(RedisSingleShardConnection):
                 if not sent.done():
                     sent.set_exception(exc if isinstance(exc, Exception) else ConnectionError())
                     sent.exception()  # retrieved here too: its waiters may all be gone
-                raise
+                if not isinstance(exc, Exception):
+                    raise  # cancelled (a flush): this task ends as cancelled
+                return  # the waiting joins have the error; nobody awaits this task
             if not sent.done():
                 sent.set_result(None)
 
