@@ -1,10 +1,17 @@
 """The `/ws/` socket: parse a frame, check access, call a service, send.
 
 Delivery is exactly-once and in seq order per space because it never trusts the channel
-layer for content: a doorbell only says "space S reached seq N", and the socket reads
-the events it may see after the last seq it has examined (`scanned[S]`) from the
-database, with the access rule applied in SQL. Replay on `hello`, live doorbells, the
-periodic poll and `sync` all go through `_catch_up`, under one asyncio.Lock.
+layer for order or completeness: a doorbell says "space S reached seq N", and the socket
+reads the events it may see after the last seq it has examined (`scanned[S]`) from the
+database, with the access rule applied. Replay on `hello`, live doorbells, the periodic
+poll and `sync` all go through `_catch_up`, under one asyncio.Lock.
+
+One shortcut (`_deliver_rung`): a new message's doorbell carries its stored frame, and a
+socket sends it without a read when it is the next seq (seqs are dense, so nothing was
+skipped) and the database answered, less than a second ago, for both its session and its
+membership in the space, by which the event's labels are judged. Revocation takes effect
+within that second: the same bound as the session check, and an access ring drops the
+remembered membership at once.
 """
 
 from __future__ import annotations
@@ -26,7 +33,7 @@ from messaging.dbthreads import in_db_thread
 from messaging.events import PRESENCE, TYPING, encode, event_frame, send_ephemeral, space_group
 from messaging.selectors import visible_events_after, visible_events_after_many
 from messaging.socket_auth import HANDSHAKE_SCOPE_KEY
-from networks.access import frame_user
+from networks.access import ItemLabels, can_see_item, frame_user
 from workspace.realtime import user_group
 
 # Frames that are the user's own activity: they refresh the session's idle timeout.
@@ -63,6 +70,9 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         self.limits = messaging_settings()
         self.scanned: dict[int, int] = {}  # space id -> last seq examined (delivered or hidden)
         self.clearance: dict[int, int] = {}  # a hint to skip doorbells; never decides delivery
+        # space id -> (loop time of a read, the membership it found or None): younger than
+        # the session check's interval, it decides a rung event (`_deliver_rung`).
+        self.memberships: dict[int, tuple[float, Any]] = {}
         self.lock = asyncio.Lock()
         self.hello_done = False
         self.closed = False
@@ -343,6 +353,7 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
                 return
             if upto is not None and upto <= after:
                 return
+            read_at, version = asyncio.get_running_loop().time(), self.access_version
             if upto is not None:
                 # A doorbell: the sockets of the space that ask within one batching window
                 # share one read, whatever their own last seq.
@@ -359,6 +370,8 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
                 return  # the session ended: closed, nothing sent
             if self.closed:
                 return
+            if batch.membership_read and version == self.access_version:
+                self.memberships[space_id] = (read_at, batch.membership)
             if batch.overflow:
                 await self.send_json(
                     {"type": "resync", "space_id": space_id, "seq": batch.head, "reason": "gap"}
@@ -383,12 +396,56 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
             and (self.user_id not in message["recipient_ids"])
         ):
             return
+        text = message.get("text")
+        if text is not None and await self._deliver_rung(message, text):
+            return
         await self._catch_up(space_id, upto=seq)
+
+    async def _deliver_rung(self, message: dict[str, Any], text: str) -> bool:
+        """Send a rung event's own frame without a read, when the read would send exactly
+        it; False when the read must decide.
+
+        - It is the next seq after the last one this socket examined: seqs are dense
+          (assigned under the space's row lock, rolled back with their transaction), so
+          no event lies between, and the doorbell rang after its commit.
+        - The database answered less than `session_check_seconds` ago that the session
+          holds (`_session_valid`) and what the membership is (the last read's
+          `delivery_memberships`: active, MFA, active account); the event's labels are
+          judged against it by `can_see_item`, the read's own rule.
+        - Only events judged by their own labels carry a frame (messaging/events.py).
+        """
+        space_id, seq = message["space_id"], message["seq"]
+        labels = ItemLabels(
+            space_id=space_id,
+            level=message["level"],
+            tlp=message["tlp"],
+            author_id=message["author_id"],
+            recipient_ids=frozenset(message["recipient_ids"]),
+        )
+        fresh_for = self.limits.session_check_seconds
+        async with self.lock:
+            now = asyncio.get_running_loop().time()
+            read_at, membership = self.memberships.get(space_id, (None, None))
+            if (
+                self.closed
+                or self.scanned.get(space_id) != seq - 1
+                or now - self.session_checked_at >= fresh_for
+                or read_at is None
+                or now - read_at >= fresh_for
+                or membership is None
+                or not can_see_item(membership, labels)
+            ):
+                return False
+            await self.send(text_data=text)
+            self.scanned[space_id] = seq
+            return True
 
     # --- revocation -----------------------------------------------------------------
 
     async def access_changed(self, message: dict[str, Any]) -> None:
         """The user's rights changed (networks, accounts): re-check session and spaces now."""
+        self.access_version += 1  # a read in flight no longer speaks for the membership
+        self.memberships.clear()  # rung events wait for the next read
         if not await self._session_valid(force=True):
             return
         if not await in_db_thread(handlers.has_mfa)(self.user):
@@ -408,6 +465,8 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         candidates = {only} if only is not None else set(self.scanned) | set(spaces)
         for space_id in sorted(candidates):
             now = spaces.get(space_id)
+            if now != self.clearance.get(space_id):
+                self.memberships.pop(space_id, None)
             if space_id in self.scanned and now is None:
                 async with self.lock:
                     self.scanned.pop(space_id, None)
@@ -575,10 +634,19 @@ def _unread_notifications(_key: None, users: list[Any]) -> list[int]:
 
 
 class _Frames:
-    """A socket's catch-up: its event frames as JSON text, ready to send."""
+    """A socket's catch-up: its event frames as JSON text, ready to send, and the
+    membership the read found, when it looked it up (`EventBatch`)."""
 
-    def __init__(self, head: int, texts: list[str], overflow: bool) -> None:
+    def __init__(
+        self,
+        head: int,
+        texts: list[str],
+        overflow: bool,
+        membership: Any = None,
+        membership_read: bool = False,
+    ) -> None:
         self.head, self.texts, self.overflow = head, texts, overflow
+        self.membership, self.membership_read = membership, membership_read
 
 
 def _frames_after(
@@ -611,5 +679,13 @@ def _frames_after_group(key: tuple[int, int], items: list[tuple[Any, int, int]])
         for event in batch.events:
             if event.pk not in texts:
                 texts[event.pk] = encode(event_frame(event))
-        result.append(_Frames(batch.head, [texts[e.pk] for e in batch.events], batch.overflow))
+        result.append(
+            _Frames(
+                batch.head,
+                [texts[e.pk] for e in batch.events],
+                batch.overflow,
+                batch.membership,
+                batch.membership_read,
+            )
+        )
     return result

@@ -4,7 +4,14 @@ The channel layer is at-most-once (it drops messages for a full channel), so wha
 carries is only a doorbell: "space S has reached seq N". Each socket then reads the
 events it may see from the database. The doorbell also carries the event's labels, so a
 socket that certainly cannot see it (its clearance is too low, or the event is TLP:RED
-and it is not a recipient) need not query at all; it never *delivers* from the doorbell.
+and it is not a recipient) need not query at all.
+
+A new message in an ordinary topic (not a note's discussion) also rings with its event
+frame, encoded once from the stored row. A socket may send that text without a read only
+when the database has told it, less than a second ago, both that its session holds and
+what its membership is, and when the event is the very next seq after the last one it
+examined (seqs are dense: nothing lies between). Everything else, and every gap, goes
+through the read (messaging/consumers.py, `_deliver_rung`).
 """
 
 from __future__ import annotations
@@ -58,8 +65,8 @@ def event_frame(event: Event) -> dict[str, Any]:
     }
 
 
-def doorbell(event: Event, recipient_ids: list[int]) -> dict[str, Any]:
-    return {
+def doorbell(event: Event, recipient_ids: list[int], *, text: str | None = None) -> dict[str, Any]:
+    message = {
         "type": DOORBELL,
         "space_id": event.space_id,
         "seq": event.seq,
@@ -69,6 +76,9 @@ def doorbell(event: Event, recipient_ids: list[int]) -> dict[str, Any]:
         "recipient_ids": recipient_ids,
         "sent_at": time.time(),
     }
+    if text is not None:
+        message["text"] = text
+    return message
 
 
 def _group_send(group: str, message: dict[str, Any]) -> None:
@@ -77,9 +87,25 @@ def _group_send(group: str, message: dict[str, Any]) -> None:
         group_send_many([(group, message)], layer=layer)
 
 
-def broadcast_on_commit(event: Event, *, recipient_ids: list[int] | None = None) -> None:
-    """After the current transaction commits, ring the space's doorbell for `event`."""
-    message = doorbell(event, sorted(recipient_ids or []))
+def frame_text(event: Event) -> str:
+    """The event's frame as sent, encoded once per event (kept on the object)."""
+    text = getattr(event, "_frame_text", None)
+    if text is None:
+        text = event._frame_text = encode(event_frame(event))  # type: ignore[attr-defined]
+    return text
+
+
+def broadcast_on_commit(
+    event: Event, *, recipient_ids: list[int] | None = None, with_frame: bool = False
+) -> None:
+    """After the current transaction commits, ring the space's doorbell for `event`.
+
+    `with_frame`: the doorbell carries the event's frame text too. Only for an event whose
+    visibility is its own labels alone (not in a note's discussion, whose note decides
+    as well): a socket judges it in memory from the labels the doorbell carries.
+    """
+    text = frame_text(event) if with_frame else None
+    message = doorbell(event, sorted(recipient_ids or []), text=text)
     group = space_group(event.space_id)
     transaction.on_commit(lambda: _group_send(group, message))
 

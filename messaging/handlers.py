@@ -21,7 +21,7 @@ from django.utils import timezone
 from django.utils.crypto import constant_time_compare
 
 from messaging import selectors, services
-from messaging.events import encode, event_frame
+from messaging.events import frame_text
 from messaging.models import Message
 from messaging.protocol import Frame
 from networks.access import (
@@ -306,7 +306,7 @@ def post(user: Any, frame: Frame) -> dict[str, Any]:
     }
     event = getattr(message, "new_event", None)  # None for a retry of a stored post
     if event is not None:
-        result[OWN_EVENT] = (event.seq, encode(event_frame(event)))
+        result[OWN_EVENT] = (event.seq, frame_text(event))
     return result
 
 

@@ -137,6 +137,10 @@ class EventBatch:
     head: int
     events: list[Event]
     overflow: bool  # more than `limit` visible events: the client must resync
+    # The user's membership as this read found it (None: no access), when the read looked
+    # it up; `membership_read` says whether it did.
+    membership: Any = None
+    membership_read: bool = False
 
 
 def visible_events_after(
@@ -228,7 +232,15 @@ def visible_events_after_many(
             if membership is not None
             else []
         )
-        batches.append(EventBatch(head=upto, events=visible, overflow=False))
+        batches.append(
+            EventBatch(
+                head=upto,
+                events=visible,
+                overflow=False,
+                membership=membership,
+                membership_read=True,
+            )
+        )
     return batches
 
 

@@ -108,6 +108,7 @@ def _emit(
     seq: int | None = None,
     message: Message | None = None,
     topic: Topic | None = None,
+    with_frame: bool = False,
 ) -> Event:
     event = Event.objects.create(
         space_id=space_id,
@@ -122,7 +123,7 @@ def _emit(
     )
     if labels.recipient_ids:
         event.recipients.add(*labels.recipient_ids)  # a new row: no need to read old ones
-    broadcast_on_commit(event, recipient_ids=list(labels.recipient_ids))
+    broadcast_on_commit(event, recipient_ids=list(labels.recipient_ids), with_frame=with_frame)
     return event
 
 
@@ -460,6 +461,9 @@ def _message_store(
         seq=seq,
         message=message,
         topic=topic,
+        # An ordinary topic's message is judged by its own labels: its doorbell can carry
+        # the frame (messaging/events.py). A discussion's also needs its note's labels.
+        with_frame=discussion is None,
     )
     notifications.message_posted(
         message=message, labels=labels, mention_ids=mention_ids, discussion=discussion
