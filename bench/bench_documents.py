@@ -28,9 +28,9 @@ MIB = 1024 * 1024
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    from tests.integration.topology import free_port as topology_free_port
+
+    return topology_free_port()  # never the same port twice in a process
 
 
 def start_daphne(app: str, env: dict[str, str]) -> tuple[subprocess.Popen, int]:

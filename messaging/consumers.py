@@ -6,12 +6,14 @@ reads the events it may see after the last seq it has examined (`scanned[S]`) fr
 database, with the access rule applied. Replay on `hello`, live doorbells, the periodic
 poll and `sync` all go through `_catch_up`, under one asyncio.Lock.
 
-One shortcut (`_deliver_rung`): a new message's doorbell carries its stored frame, and a
-socket sends it without a read when it is the next seq (seqs are dense, so nothing was
-skipped) and the database answered, less than a second ago, for both its session and its
-membership in the space, by which the event's labels are judged. Revocation takes effect
-within that second: the same bound as the session check, and an access ring drops the
-remembered membership at once.
+One shortcut (`_rung`): a new message's doorbell carries its stored frame, and a socket
+sends it without a read when it is the next seq (seqs are dense, so nothing was skipped)
+and the database answered, less than a second ago, for both its session and its
+membership in the space, by which the event's labels are judged; an event those labels
+hide is passed over the same way. The process's watcher asks the database again for all
+its sockets twice a second (`_HeadWatcher.refresh`, three queries). Revocation takes
+effect within that second: the same bound as the session check, and an access ring drops
+the remembered memberships at once.
 """
 
 from __future__ import annotations
@@ -388,31 +390,31 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         space_id, seq = message["space_id"], message["seq"]
         if self.scanned.get(space_id, seq) >= seq:
             return
-        if message["level"] > self.clearance.get(space_id, -1):
-            return  # left unscanned: the next catch-up skips it in SQL
-        if (
+        hidden = message["level"] > self.clearance.get(space_id, -1) or (
             message["tlp"] == "RED"
             and self.user_id != message["author_id"]
             and (self.user_id not in message["recipient_ids"])
-        ):
+        )
+        if await self._rung(message, None if hidden else message.get("text")):
             return
-        text = message.get("text")
-        if text is not None and await self._deliver_rung(message, text):
-            return
+        if hidden:
+            return  # left unscanned: the next catch-up skips it in SQL
         await self._catch_up(space_id, upto=seq)
 
-    async def _deliver_rung(self, message: dict[str, Any], text: str) -> bool:
-        """Send a rung event's own frame without a read, when the read would send exactly
-        it; False when the read must decide.
+    async def _rung(self, message: dict[str, Any], text: str | None) -> bool:
+        """Do what the read would do for a rung event, without the read, when this socket
+        knows enough; False when the read must decide.
 
         - It is the next seq after the last one this socket examined: seqs are dense
           (assigned under the space's row lock, rolled back with their transaction), so
           no event lies between, and the doorbell rang after its commit.
         - The database answered less than `session_check_seconds` ago that the session
-          holds (`_session_valid`) and what the membership is (the last read's
-          `delivery_memberships`: active, MFA, active account); the event's labels are
-          judged against it by `can_see_item`, the read's own rule.
-        - Only events judged by their own labels carry a frame (messaging/events.py).
+          holds and what the membership is (a batched read's or the watcher's refresh's
+          `delivery_memberships`: active, MFA, active account; None when there is none).
+        - The event's labels are judged against it by `can_see_item`, the read's own rule:
+          hidden, it is passed over (examined, nothing sent); visible, its frame is sent.
+          Only events judged by their labels alone carry a frame (messaging/events.py);
+          the others are read (`text` None).
         """
         space_id, seq = message["space_id"], message["seq"]
         labels = ItemLabels(
@@ -432,9 +434,12 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
                 or now - self.session_checked_at >= fresh_for
                 or read_at is None
                 or now - read_at >= fresh_for
-                or membership is None
-                or not can_see_item(membership, labels)
             ):
+                return False
+            if membership is None or not can_see_item(membership, labels):
+                self.scanned[space_id] = seq  # hidden from this socket: nothing to send
+                return True
+            if text is None:
                 return False
             await self.send(text_data=text)
             self.scanned[space_id] = seq
@@ -555,6 +560,7 @@ class _HeadWatcher:
         self.interval = interval
         self.sockets: set[RealtimeConsumer] = set()
         self.task: asyncio.Task[None] | None = None
+        self.refresher: asyncio.Task[None] | None = None
         self.ticks = 0
 
     @classmethod
@@ -570,6 +576,8 @@ class _HeadWatcher:
         self.sockets.add(socket)
         if self.task is None or self.task.done():
             self.task = asyncio.ensure_future(self._run())
+        if self.refresher is None or self.refresher.done():
+            self.refresher = asyncio.ensure_future(self._refresh_run(socket.limits))
 
     def discard(self, socket: RealtimeConsumer) -> None:
         self.sockets.discard(socket)
@@ -583,6 +591,45 @@ class _HeadWatcher:
                 raise
             except Exception:
                 logger.exception("realtime poll failed")
+
+    async def _refresh_run(self, limits: Any) -> None:
+        # Twice per session-check interval, so an answer is younger than the interval
+        # when the next one lands.
+        while self.sockets:
+            await asyncio.sleep(limits.session_check_seconds / 2)
+            try:
+                await self.refresh([s for s in self.sockets if s.hello_done and not s.closed])
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("realtime access refresh failed")
+
+    async def refresh(self, sockets: list[RealtimeConsumer]) -> None:
+        """Ask the database again, for every socket at once, whether its session holds
+        and what its membership in each of its spaces is: what `_rung` judges rung events
+        by. A socket whose session ended is closed (4401), as its own check would. A
+        socket that re-checked its access meanwhile (a ring) ignores this answer, read
+        before it."""
+        if not sockets:
+            return
+        read_at = asyncio.get_running_loop().time()
+        versions = [s.access_version for s in sockets]
+        found = await in_db_thread(handlers.fresh_access_many)(
+            [(s.session_key, s.user_id, sorted(s.scanned)) for s in sockets]
+        )
+        for socket, version, (user, memberships) in zip(sockets, versions, found, strict=True):
+            if socket.closed:
+                continue
+            if user is None:
+                await socket._close(CLOSE_UNAUTHENTICATED)
+                continue
+            if version != socket.access_version:
+                continue
+            socket.user = user
+            socket.session_checked_at = max(socket.session_checked_at, read_at)
+            for space_id, membership in memberships.items():
+                if space_id in socket.scanned:
+                    socket.memberships[space_id] = (read_at, membership)
 
     async def tick(self) -> None:
         sockets = [s for s in self.sockets if not s.closed]

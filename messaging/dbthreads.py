@@ -26,7 +26,7 @@ from asgiref.sync import SyncToAsync
 from django.conf import settings
 from django.db import connection, connections
 
-from workspace.realtime import SOCKET_LOOP
+from workspace.realtime import DOORBELL_LOOP
 
 _lock = threading.Lock()
 _pools: dict[int, ThreadPoolExecutor] = {}
@@ -99,10 +99,10 @@ def in_db_thread(fn: Callable[..., Any]) -> Callable[..., Awaitable[Any]]:
         # Doorbells that `fn` sends after a commit go to this loop without waiting
         # (workspace.realtime.group_send_many). SyncToAsync runs `fn` in a copy of
         # this context.
-        token = SOCKET_LOOP.set(asyncio.get_running_loop())
+        token = DOORBELL_LOOP.set(asyncio.get_running_loop())
         try:
             return await call(*args, **kwargs)
         finally:
-            SOCKET_LOOP.reset(token)
+            DOORBELL_LOOP.reset(token)
 
     return run

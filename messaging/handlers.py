@@ -28,6 +28,7 @@ from networks.access import (
     Action,
     access_space,
     clearance_in_effect,
+    delivery_memberships_many,
     frame_user,
     granted_memberships,
     granted_memberships_many,
@@ -139,6 +140,28 @@ def session_users(
         if key
         else None
         for key, user_id in items
+    ]
+
+
+def fresh_access_many(
+    items: list[tuple[str | None, int, list[int]]],
+) -> list[tuple[Any | None, dict[int, Any]]]:
+    """For each socket (session key, user id, its spaces): the user if its session still
+    holds (`session_users`), and its membership in each space as delivery judges it
+    (`networks.access.delivery_memberships_many`; None: it may see nothing there). Three
+    queries for all the sockets of a process."""
+    users = session_users(None, [(key, user_id) for key, user_id, _ in items])
+    found = delivery_memberships_many(
+        (space_id, user_id)
+        for (_, user_id, spaces), user in zip(items, users, strict=True)
+        if user is not None
+        for space_id in spaces
+    )
+    return [
+        (user, {space_id: found.get((space_id, user_id)) for space_id in spaces})
+        if user is not None
+        else (None, {})
+        for (_, user_id, spaces), user in zip(items, users, strict=True)
     ]
 
 

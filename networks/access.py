@@ -255,14 +255,39 @@ def delivery_memberships(*, space_id: int, user_ids: Iterable[int]) -> dict[int,
 
 
 def _delivery_memberships(space_id: int, *user_ids: int) -> QuerySet[Membership]:
+    return _deliverable(Membership.objects.filter(space_id=space_id, user_id__in=user_ids))
+
+
+def _deliverable(memberships: QuerySet[Membership]) -> QuerySet[Membership]:
+    """Active memberships of active users with completed MFA."""
     from workspace.accounts.adapter import mfa_exists
 
-    return Membership.objects.filter(
-        space_id=space_id,
-        user_id__in=user_ids,
-        status=MembershipStatus.ACTIVE,
-        user__is_active=True,
-    ).filter(mfa_exists(OuterRef("user_id")))
+    return memberships.filter(status=MembershipStatus.ACTIVE, user__is_active=True).filter(
+        mfa_exists(OuterRef("user_id"))
+    )
+
+
+def delivery_memberships_many(
+    pairs: Iterable[tuple[int, int]],
+) -> dict[tuple[int, int], Membership]:
+    """`delivery_memberships` for (space id, user id) pairs of many spaces at once:
+    {(space id, user id): membership}, in one query per 500 users. A pair without an
+    entry has no membership that may see anything."""
+    wanted = set(pairs)
+    user_ids = sorted({user_id for _, user_id in wanted})
+    space_ids = sorted({space_id for space_id, _ in wanted})
+    found: dict[tuple[int, int], Membership] = {}
+    for start in range(0, len(user_ids), _MANY_USERS_CHUNK):
+        rows = _deliverable(
+            Membership.objects.filter(
+                space_id__in=space_ids, user_id__in=user_ids[start : start + _MANY_USERS_CHUNK]
+            )
+        )
+        for membership in rows:
+            key = (membership.space_id, membership.user_id)
+            if key in wanted:
+                found[key] = membership
+    return found
 
 
 # Read for every doorbell batch: one statement per number of users (up to 64 of them).

@@ -52,6 +52,47 @@ async def test_from_a_socket_thread_the_sends_do_not_hold_the_thread():
     assert layer.threads == {threading.get_ident()}  # run on the socket's own loop
 
 
+@pytest.mark.asyncio
+async def test_from_a_view_behind_the_doorbell_middleware_the_sends_do_not_hold_the_view():
+    """Django runs a view with `sync_to_async(thread_sensitive=True)`, on the one thread
+    every view of the process shares; waiting there for the server's loop held up every
+    page behind it."""
+    from asgiref.sync import sync_to_async
+
+    from workspace.realtime import DoorbellLoopMiddleware
+
+    layer = _SlowLayer(delay=0.3)
+    messages = [(f"user.{i}", {"type": "notification.count"}) for i in range(20)]
+    took: list[float] = []
+
+    def view() -> None:
+        t0 = time.monotonic()
+        group_send_many(messages, layer=layer)
+        took.append(time.monotonic() - t0)
+
+    async def app(scope, receive, send) -> None:  # noqa: ANN001
+        await sync_to_async(view, thread_sensitive=True)()
+
+    await DoorbellLoopMiddleware(app)({"type": "http"}, None, None)
+    assert took[0] < 0.15
+    for _ in range(50):
+        if len(layer.sent) == 20:
+            break
+        await asyncio.sleep(0.05)
+    assert sorted(g for g, _ in layer.sent) == sorted(g for g, _ in messages)
+
+
+def test_the_http_app_hands_view_doorbells_to_the_loop():
+    from workspace.asgi import application
+    from workspace.realtime import DoorbellLoopMiddleware
+
+    app, chain = application.application_mapping["http"], []
+    while app is not None:
+        chain.append(type(app).__name__)
+        app = getattr(app, "app", None) or getattr(app, "inner", None)
+    assert DoorbellLoopMiddleware.__name__ in chain, chain
+
+
 def test_from_synchronous_code_the_sends_are_done_before_returning():
     layer = _SlowLayer(delay=0.05)
     messages = [(f"user.{i}", {"type": "notification.count"}) for i in range(10)]

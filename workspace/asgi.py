@@ -2,9 +2,11 @@
 
 import os
 
-from django.core.asgi import get_asgi_application
-
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "workspace.settings")
+
+from workspace.http_handler import get_asgi_application  # noqa: E402
+
+# Middleware and view in one thread hop (workspace/http_handler.py).
 django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
@@ -12,6 +14,7 @@ from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E40
 
 from messaging.socket_auth import SocketAuthMiddlewareStack  # noqa: E402
 from workspace.asgi_limits import BodySizeLimitMiddleware, ConcurrencyLimitMiddleware  # noqa: E402
+from workspace.realtime import DoorbellLoopMiddleware  # noqa: E402
 from workspace.routing import websocket_urlpatterns  # noqa: E402
 from workspace.websocket_server import skip_unlogged_debug_formatting  # noqa: E402
 
@@ -19,7 +22,9 @@ skip_unlogged_debug_formatting()
 
 application = ProtocolTypeRouter(
     {
-        "http": BodySizeLimitMiddleware(ConcurrencyLimitMiddleware(django_asgi_app)),
+        "http": BodySizeLimitMiddleware(
+            ConcurrencyLimitMiddleware(DoorbellLoopMiddleware(django_asgi_app))
+        ),
         "websocket": AllowedHostsOriginValidator(
             SocketAuthMiddlewareStack(URLRouter(websocket_urlpatterns))
         ),

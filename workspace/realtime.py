@@ -27,9 +27,12 @@ def user_group(user_id: int) -> str:
     return name
 
 
-# The event loop of the socket whose database thread is running (messaging.dbthreads sets
-# it): doorbells sent from there are handed to that loop without waiting for them.
-SOCKET_LOOP: ContextVar[asyncio.AbstractEventLoop | None] = ContextVar("socket_loop", default=None)
+# The server's event loop, in code it runs on a thread: a socket's database thread
+# (messaging.dbthreads) or a request's view (`DoorbellLoopMiddleware`). Doorbells sent
+# from there are handed to that loop without waiting for them.
+DOORBELL_LOOP: ContextVar[asyncio.AbstractEventLoop | None] = ContextVar(
+    "doorbell_loop", default=None
+)
 _in_flight: set[concurrent.futures.Future[None]] = set()
 SEND_CONCURRENCY = 8  # sends of one batch in flight at once
 
@@ -38,10 +41,13 @@ def group_send_many(messages: Iterable[tuple[str, dict[str, Any]]], *, layer: An
     """Send channel-layer doorbells from synchronous code: in one batch, concurrently.
 
     A failed send is logged, never raised: the write it announces has committed, and
-    sockets also poll the database. From a socket's database thread (`SOCKET_LOOP`) the
-    batch is handed to the socket's event loop and the thread goes on (the writer's ack
-    does not wait for other users' doorbells); anywhere else (a request, a command) it is
-    sent before returning. One `async_to_sync` per message cost a post in a 50-member
+    sockets also poll the database. From a thread the server's loop runs code on
+    (`DOORBELL_LOOP`: a socket's database thread, a request's view) the batch is handed
+    to that loop and the thread goes on: the writer's ack does not wait for other users'
+    doorbells, and a page view does not wait for its unread-count rings (Django runs
+    every view of a process on one thread, so each wait for the busy loop held up every
+    page behind it). Anywhere else (a command, a test client) it is sent before
+    returning. One `async_to_sync` per message cost a post in a 50-member
     space about 50 hops to the loop and 50 sequential Redis round trips (the unread
     count rings), all inside the writer's wait for its ack.
     """
@@ -66,7 +72,7 @@ def group_send_many(messages: Iterable[tuple[str, dict[str, Any]]], *, layer: An
         if failed:
             logger.warning("doorbells not sent to %d group(s), e.g. %s", len(failed), failed[0])
 
-    loop = SOCKET_LOOP.get()
+    loop = DOORBELL_LOOP.get()
     if loop is not None and loop.is_running() and not _on_loop_thread(loop):
         future = asyncio.run_coroutine_threadsafe(send_all(), loop)
         _in_flight.add(future)
@@ -76,6 +82,21 @@ def group_send_many(messages: Iterable[tuple[str, dict[str, Any]]], *, layer: An
         async_to_sync(send_all)()
     except Exception:  # noqa: BLE001 - a layer outage must never undo a committed write
         logger.warning("doorbells not sent to %d group(s)", len(batch), exc_info=True)
+
+
+class DoorbellLoopMiddleware:
+    """ASGI middleware: the request's code, views included (which Django runs on a thread
+    in a copy of this context), hands its doorbells to this loop (`group_send_many`)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> Any:
+        token = DOORBELL_LOOP.set(asyncio.get_running_loop())
+        try:
+            return await self.app(scope, receive, send)
+        finally:
+            DOORBELL_LOOP.reset(token)
 
 
 def _on_loop_thread(loop: asyncio.AbstractEventLoop) -> bool:

@@ -32,9 +32,9 @@ CHROMIUM_ARGS = [
 
 
 def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    from tests.integration.topology import free_port
+
+    return free_port()  # never the same port twice in a process
 
 
 def _database_url() -> str:

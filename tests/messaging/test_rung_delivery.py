@@ -1,9 +1,12 @@
-"""A new message's doorbell carries its frame; a socket sends it without a read only when
-that is exactly what the read would send (messaging/consumers.py, `_deliver_rung`).
+"""A new message's doorbell carries its frame; a socket sends it (or passes over a hidden
+event) without a read only when that is exactly what the read would do
+(messaging/consumers.py, `_rung`), and the process's watcher keeps every socket's answer
+fresh (`_HeadWatcher.refresh`).
 
-Each test here fails if one of the conditions goes: the next seq, a membership the
-database confirmed less than the session check's interval ago, the labels judged by the
-access rule, and no frame at all for a note's discussion.
+Each condition has a test that fails without it: the next seq, a session and a
+membership the database confirmed less than the session check's interval ago, the labels
+judged by the access rule, and no frame at all for a note's discussion. The tests of the
+age conditions stall the refresh, as a slow database would.
 """
 
 from __future__ import annotations
@@ -26,8 +29,25 @@ from tests.messaging.test_consumers import _count_reads
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
 
 
+@pytest.fixture
+def stalled_refresh(monkeypatch):
+    from messaging.consumers import _HeadWatcher
+
+    async def stalled(self, sockets):
+        return None
+
+    monkeypatch.setattr(_HeadWatcher, "refresh", stalled)
+
+
 async def _post(room, who, body, **kwargs):
     return await database_sync_to_async(post)(room, who, body, **kwargs)
+
+
+async def _set_membership(room, who, **fields):
+    """Change a membership in the database only: no service, so no access ring."""
+    await database_sync_to_async(
+        Membership.objects.filter(user=room["users"][who], space=room["space"]).update
+    )(**fields)
 
 
 def _bodies(sock):
@@ -99,7 +119,8 @@ async def test_a_gap_is_read_not_skipped(room, monkeypatch):
     await sock.close()
 
 
-async def test_an_old_membership_answer_reads_again(room, settings, monkeypatch):
+async def test_an_old_membership_answer_reads_again(room, settings, monkeypatch,
+                                                    stalled_refresh):
     settings.MESSAGING_SESSION_CHECK_SECONDS = 0.2
     sock = await open_socket(room["users"]["open"])
     await _warm(room, sock)
@@ -112,16 +133,16 @@ async def test_an_old_membership_answer_reads_again(room, settings, monkeypatch)
     await sock.close()
 
 
-async def test_a_removal_without_a_ring_stops_rung_events_within_the_check_interval(room):
+async def test_a_removal_without_a_ring_stops_rung_events_within_the_check_interval(
+    room, stalled_refresh
+):
     """The access ring is the fast way (tests/messaging/test_revocation.py); without it,
     a remembered membership older than the session check's interval (1 s) decides
     nothing, even when the session itself was checked a moment ago (`sync` does), and
     the read finds the removal."""
     sock = await open_socket(room["users"]["open"])
     await _warm(room, sock)
-    await database_sync_to_async(
-        Membership.objects.filter(user=room["users"]["open"], space=room["space"]).update
-    )(status=MembershipStatus.REMOVED)
+    await _set_membership(room, "open", status=MembershipStatus.REMOVED)
     await asyncio.sleep(1.1)
     reply = await sock.request({"type": "sync", "client_id": str(uuid.uuid4())})
     assert reply["type"] == "ack"  # the session is fresh again; the membership is not
@@ -131,15 +152,15 @@ async def test_a_removal_without_a_ring_stops_rung_events_within_the_check_inter
     await sock.close()
 
 
-async def test_a_lowered_clearance_read_by_the_socket_holds_before_its_ring(room):
+async def test_a_lowered_clearance_read_by_the_socket_holds_before_its_ring(
+    room, stalled_refresh
+):
     """The socket's clearance hint (kept from hello and rings) lags a change made without
     a ring; the membership its last read found does not, and the rung path judges the
     labels by that membership."""
     sock = await open_socket(room["users"]["restricted"])
     await _warm(room, sock)
-    await database_sync_to_async(
-        Membership.objects.filter(user=room["users"]["restricted"], space=room["space"]).update
-    )(clearance=0)
+    await _set_membership(room, "restricted", clearance=0)
     await asyncio.sleep(1.1)
     await _post(room, "secret", "read afresh")  # through the read: it finds clearance 0
     await sock.until(lambda f: f["type"] == "event"
@@ -193,7 +214,9 @@ async def test_a_forged_frame_in_a_doorbell_for_a_seq_already_read_is_not_sent(r
     await sock.close()
 
 
-async def test_an_ended_session_is_found_before_a_rung_event_once_its_check_is_due(room):
+async def test_an_ended_session_is_found_before_a_rung_event_once_its_check_is_due(
+    room, stalled_refresh
+):
     """The membership was read a moment ago, but the session was last checked more than
     the interval ago (at hello): the rung path waits for the check, which finds the
     session gone (deleted without a ring) and closes the socket."""
@@ -207,5 +230,45 @@ async def test_an_ended_session_is_found_before_a_rung_event_once_its_check_is_d
     await _post(room, "secret", "after the session ended")
     frames = await sock.drain(0.5)
     assert not [f for f in frames if f["type"] == "event"], frames
+    assert sock.closed_code == 4401
+    await sock.close()
+
+
+async def test_a_hidden_event_is_passed_over_without_a_read(room, monkeypatch):
+    sock = await open_socket(room["users"]["restricted"])
+    await _warm(room, sock)
+    reads = _count_reads(monkeypatch)
+    await _post(room, "secret", "too high", level=3)
+    await _post(room, "secret", "red for another", tlp=TLP.RED,
+                recipients=(room["users"]["confidential"],))
+    await _post(room, "secret", "visible again")
+    await sock.until(lambda f: f["type"] == "event"
+                     and f["data"]["message"]["body"] == "visible again")
+    assert reads == []
+    assert _bodies(sock) == ["warm-up", "visible again"]
+    await sock.close()
+
+
+async def test_the_refresh_finds_a_removal_without_a_ring(room, monkeypatch):
+    """Nothing rings: within the interval the refresh has read the removal, and the next
+    post is passed over without a read."""
+    sock = await open_socket(room["users"]["open"])
+    await _warm(room, sock)
+    await _set_membership(room, "open", status=MembershipStatus.REMOVED)
+    await asyncio.sleep(1.0)
+    reads = _count_reads(monkeypatch)
+    await _post(room, "secret", "after removal")
+    frames = await sock.drain(0.5)
+    assert not [f for f in frames if f["type"] == "event"], frames
+    assert reads == []
+    await sock.close()
+
+
+async def test_the_refresh_closes_a_socket_whose_session_ended_with_no_doorbell(room):
+    from django.contrib.sessions.models import Session
+
+    sock = await open_socket(room["users"]["open"])
+    await database_sync_to_async(lambda: Session.objects.all().delete())()
+    await sock.drain(1.2)
     assert sock.closed_code == 4401
     await sock.close()

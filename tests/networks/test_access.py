@@ -12,6 +12,7 @@ from networks.access import (
     access_space,
     can_see_item,
     delivery_memberships,
+    delivery_memberships_many,
     granted_memberships,
     granted_memberships_many,
 )
@@ -57,6 +58,31 @@ def test_delivery_memberships_agree_with_the_per_user_rule(world):
     batch = delivery_memberships(space_id=space.pk, user_ids=ids)
     item = ItemLabels(space_id=space.pk, level=1, tlp=TLP.GREEN, author_id=None)
     assert not can_see_item(batch[users["member_confidential"].pk], item)
+
+
+def test_delivery_memberships_many_agree_with_the_one_space_form(world, django_assert_num_queries):
+    """Across spaces in one query, with only the pairs asked for: an outsider's own space
+    is not reported for a pair that names this space, nor this space for a pair that
+    names another."""
+    from networks.models import Membership
+
+    space = world["space"]
+    users = [u for u in world["users"].values() if u is not None]
+    spaces = sorted({m.space_id for m in Membership.objects.all()} | {space.pk})
+    pairs = [(space_id, user.pk) for space_id in spaces for user in users]
+    with django_assert_num_queries(1):
+        many = delivery_memberships_many(pairs)
+    expected = {
+        (space_id, user_id): membership
+        for space_id in spaces
+        for user_id, membership in delivery_memberships(
+            space_id=space_id, user_ids=[u.pk for u in users]
+        ).items()
+    }
+    assert many == expected and many
+    some = pairs[: len(users)]  # one space's pairs only
+    assert set(delivery_memberships_many(some)) == {k for k in expected if k in set(some)}
+    assert delivery_memberships_many([]) == {}
 
 
 def test_deactivated_user_is_not_delivered(world):
