@@ -8,9 +8,11 @@ views call.
 from __future__ import annotations
 
 import copy
+import functools
 import time
 from collections.abc import Callable
 from importlib import import_module
+from types import MappingProxyType
 from typing import Any
 
 from django.conf import settings
@@ -126,12 +128,9 @@ def session_users(
     """
     if settings.SESSION_ENGINE != "django.contrib.sessions.backends.db":
         return [session_user(key, user_id) for key, user_id in items]
-    from django.contrib.sessions.backends.db import SessionStore
-
     keys = sorted({key for key, _ in items if key})
     rows = _SESSIONS.list(timezone.now(), *keys) if keys else []
-    decoder = SessionStore()
-    data = {session_key: decoder.decode(session_data) for session_key, session_data in rows}
+    data = {session_key: _decoded(session_data) for session_key, session_data in rows}
     user_ids = sorted({user_id for _, user_id in items})
     active = (_ACTIVE_USERS_MFA if with_mfa else _ACTIVE_USERS).list(*user_ids) if user_ids else []
     users = {user.pk: user for user in active}
@@ -177,12 +176,10 @@ def handshake_users(_key: Any, session_keys: list[str]) -> list[Any | None]:
     """
     if settings.SESSION_ENGINE != "django.contrib.sessions.backends.db":
         return [_handshake_user_slow(key) for key in session_keys]
-    from django.contrib.sessions.backends.db import SessionStore
 
     keys = sorted(set(session_keys))
     rows = _SESSIONS.list(timezone.now(), *keys) if keys else []
-    decoder = SessionStore()
-    data = {session_key: decoder.decode(session_data) for session_key, session_data in rows}
+    data = {session_key: _decoded(session_data) for session_key, session_data in rows}
     claimed = {key: _claimed_user_id(data.get(key, {})) for key in keys}
     user_ids = sorted({user_id for user_id in claimed.values() if user_id is not None})
     users = {user.pk: user for user in _ACTIVE_USERS_MFA.list(*user_ids)} if user_ids else {}
@@ -249,9 +246,38 @@ def _session_user(data: dict[str, Any], user_id: int, user: Any | None) -> Any |
     if user is None:
         return None
     session_hash = data.get(HASH_SESSION_KEY)
-    if not session_hash or not constant_time_compare(session_hash, user.get_session_auth_hash()):
+    if not session_hash or not constant_time_compare(session_hash, _auth_hash(user)):
         return None
     return user
+
+
+# The sockets' session checks run every second for every socket of a process (the
+# watcher's refresh), on rows that rarely change. Two HMACs per socket were most of it:
+# decoding the signed session data, and the user's session auth hash. Both are pure
+# functions of their text, so the answers are kept for the same text.
+
+
+@functools.lru_cache(maxsize=8192)
+def _decoded_text(session_data: str) -> MappingProxyType[str, Any]:
+    from django.contrib.sessions.backends.db import SessionStore
+
+    return MappingProxyType(SessionStore().decode(session_data))
+
+
+def _decoded(session_data: str) -> MappingProxyType[str, Any]:
+    """The session data as the session engine decodes it (read-only; {} if tampered)."""
+    return _decoded_text(session_data)
+
+
+@functools.lru_cache(maxsize=8192)
+def _auth_hash_of(password: str, secret_key: str, user_type: type) -> str:
+    user = user_type(password=password)
+    return user.get_session_auth_hash()
+
+
+def _auth_hash(user: Any) -> str:
+    """`user.get_session_auth_hash()`: a function of the password hash and SECRET_KEY."""
+    return _auth_hash_of(user.password, settings.SECRET_KEY, type(user))
 
 
 def visible_spaces(user: Any) -> dict[int, int]:
