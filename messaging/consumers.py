@@ -73,7 +73,7 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         self.scanned: dict[int, int] = {}  # space id -> last seq examined (delivered or hidden)
         self.clearance: dict[int, int] = {}  # a hint to skip doorbells; never decides delivery
         # space id -> (loop time of a read, the membership it found or None): younger than
-        # the session check's interval, it decides a rung event (`_deliver_rung`).
+        # the session check's interval, it decides a rung event (`_rung`).
         self.memberships: dict[int, tuple[float, Any]] = {}
         self.lock = asyncio.Lock()
         self.hello_done = False

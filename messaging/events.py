@@ -11,7 +11,7 @@ frame, encoded once from the stored row. A socket may send that text without a r
 when the database has told it, less than a second ago, both that its session holds and
 what its membership is, and when the event is the very next seq after the last one it
 examined (seqs are dense: nothing lies between). Everything else, and every gap, goes
-through the read (messaging/consumers.py, `_deliver_rung`).
+through the read (messaging/consumers.py, `_rung`).
 """
 
 from __future__ import annotations

@@ -258,15 +258,11 @@ def _session_user(data: dict[str, Any], user_id: int, user: Any | None) -> Any |
 
 
 @functools.lru_cache(maxsize=8192)
-def _decoded_text(session_data: str) -> MappingProxyType[str, Any]:
+def _decoded(session_data: str) -> MappingProxyType[str, Any]:
+    """The session data as the session engine decodes it (read-only; {} if tampered)."""
     from django.contrib.sessions.backends.db import SessionStore
 
     return MappingProxyType(SessionStore().decode(session_data))
-
-
-def _decoded(session_data: str) -> MappingProxyType[str, Any]:
-    """The session data as the session engine decodes it (read-only; {} if tampered)."""
-    return _decoded_text(session_data)
 
 
 @functools.lru_cache(maxsize=8192)

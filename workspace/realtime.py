@@ -44,10 +44,10 @@ def group_send_many(messages: Iterable[tuple[str, dict[str, Any]]], *, layer: An
     sockets also poll the database. From a thread the server's loop runs code on
     (`DOORBELL_LOOP`: a socket's database thread, a request's view) the batch is handed
     to that loop and the thread goes on: the writer's ack does not wait for other users'
-    doorbells, and a page view does not wait for its unread-count rings (Django runs
-    every view of a process on one thread, so each wait for the busy loop held up every
-    page behind it). Anywhere else (a command, a test client) it is sent before
-    returning. One `async_to_sync` per message cost a post in a 50-member
+    doorbells, and a page does not wait for its unread-count rings (each waited for a
+    turn of a loop busy with the process's sockets, holding the request's thread and its
+    `ConcurrencyLimitMiddleware` slot). Anywhere else (a command, a test client) it is
+    sent before returning. One `async_to_sync` per message cost a post in a 50-member
     space about 50 hops to the loop and 50 sequential Redis round trips (the unread
     count rings), all inside the writer's wait for its ack.
     """
