@@ -616,18 +616,22 @@ class _HeadWatcher:
             return
         read_at = asyncio.get_running_loop().time()
         versions = [s.access_version for s in sockets]
-        found = await in_db_thread(handlers.fresh_access_many)(
+        # On a thread of its own: an answer is worth something for one second only, and
+        # queued behind the sockets' read batches it arrived stale (the load test's
+        # 1,500-user hold: refreshes of 750 sockets took 0.5-1.5 s, so doorbells read).
+        found = await in_db_thread(handlers.fresh_access_many, own="ws-refresh")(
             [(s.session_key, s.user_id, sorted(s.scanned)) for s in sockets]
         )
-        for socket, version, (user, memberships) in zip(sockets, versions, found, strict=True):
+        for socket, version, (held, memberships) in zip(sockets, versions, found, strict=True):
             if socket.closed:
                 continue
-            if user is None:
+            if not held:
                 await socket._close(CLOSE_UNAUTHENTICATED)
                 continue
             if version != socket.access_version:
                 continue
-            socket.user = user
+            # The socket keeps its user object: the session held on that user's current
+            # password hash, and frames read their user afresh (`checked_write`).
             socket.session_checked_at = max(socket.session_checked_at, read_at)
             for space_id, membership in memberships.items():
                 if space_id in socket.scanned:

@@ -29,7 +29,9 @@ from django.db import connection, connections
 from workspace.realtime import DOORBELL_LOOP
 
 _lock = threading.Lock()
-_pools: dict[int, ThreadPoolExecutor] = {}
+# {(name, size): pool}: the sockets' threads ("ws-db"), and the watcher's own thread
+# ("ws-refresh"), so its access refresh never queues behind the sockets' batches.
+_pools: dict[tuple[str, int], ThreadPoolExecutor] = {}
 
 
 def db_threads() -> int:
@@ -39,11 +41,11 @@ def db_threads() -> int:
     return 4 if connection.vendor == "postgresql" else 1
 
 
-def _executor(size: int) -> ThreadPoolExecutor:
+def _executor(size: int, name: str = "ws-db") -> ThreadPoolExecutor:
     with _lock:
-        if size not in _pools:
-            _pools[size] = ThreadPoolExecutor(max_workers=size, thread_name_prefix="ws-db")
-        return _pools[size]
+        if (name, size) not in _pools:
+            _pools[name, size] = ThreadPoolExecutor(max_workers=size, thread_name_prefix=name)
+        return _pools[name, size]
 
 
 def close_connections() -> None:
@@ -52,7 +54,7 @@ def close_connections() -> None:
     will not drop the test database while they are open."""
     with _lock:
         pools = list(_pools.items())
-    for size, pool in pools:
+    for (_name, size), pool in pools:
         # One task per thread: each waits at the barrier until all `size` are running.
         barrier = threading.Barrier(size)
         futures = [pool.submit(_close_own, barrier) for _ in range(size)]
@@ -86,12 +88,15 @@ def _on_own_connection(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any
                     conn.close()
 
 
-def in_db_thread(fn: Callable[..., Any]) -> Callable[..., Awaitable[Any]]:
-    """Like `database_sync_to_async(fn)`, on the sockets' own threads."""
+def in_db_thread(
+    fn: Callable[..., Any], *, own: str | None = None
+) -> Callable[..., Awaitable[Any]]:
+    """Like `database_sync_to_async(fn)`, on the sockets' own threads; `own`: on a
+    thread of that name of its own instead (one, with its own connection)."""
     call = SyncToAsync(
         functools.partial(_on_own_connection, fn),
         thread_sensitive=False,
-        executor=_executor(db_threads()),
+        executor=_executor(db_threads()) if own is None else _executor(1, own),
     )
 
     @functools.wraps(fn)

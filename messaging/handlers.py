@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 import functools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from importlib import import_module
 from types import MappingProxyType
 from typing import Any
@@ -144,23 +144,40 @@ def session_users(
 
 def fresh_access_many(
     items: list[tuple[str | None, int, list[int]]],
-) -> list[tuple[Any | None, dict[int, Any]]]:
-    """For each socket (session key, user id, its spaces): the user if its session still
-    holds (`session_users`), and its membership in each space as delivery judges it
+) -> list[tuple[bool, dict[int, Any]]]:
+    """For each socket (session key, user id, its spaces): whether its session still
+    holds (`session_holds_many`), and its membership in each space as delivery judges it
     (`networks.access.delivery_memberships_many`; None: it may see nothing there). Three
-    queries for all the sockets of a process."""
-    users = session_users(None, [(key, user_id) for key, user_id, _ in items])
+    queries for all the sockets of a process, every second: the rows are read narrow,
+    and nothing is made per socket that an unchanged row already gave."""
+    holds = session_holds_many([(key, user_id) for key, user_id, _ in items])
     found = delivery_memberships_many(
         (space_id, user_id)
-        for (_, user_id, spaces), user in zip(items, users, strict=True)
-        if user is not None
+        for (_, user_id, spaces), held in zip(items, holds, strict=True)
+        if held
         for space_id in spaces
     )
     return [
-        (user, {space_id: found.get((space_id, user_id)) for space_id in spaces})
-        if user is not None
-        else (None, {})
-        for (_, user_id, spaces), user in zip(items, users, strict=True)
+        (True, {space_id: found.get((space_id, user_id)) for space_id in spaces})
+        if held
+        else (False, {})
+        for (_, user_id, spaces), held in zip(items, holds, strict=True)
+    ]
+
+
+def session_holds_many(items: list[tuple[str | None, int]]) -> list[bool]:
+    """For each (session key, user id): the checks of `session_users`, on the sessions'
+    data and the active users' password hashes alone (no user object)."""
+    if settings.SESSION_ENGINE != "django.contrib.sessions.backends.db":
+        return [session_user(key, user_id) is not None for key, user_id in items]
+    keys = sorted({key for key, _ in items if key})
+    rows = _SESSIONS.list(timezone.now(), *keys) if keys else []
+    data = {session_key: _decoded(session_data) for session_key, session_data in rows}
+    user_ids = sorted({user_id for _, user_id in items})
+    passwords = dict(_ACTIVE_PASSWORDS.list(*user_ids)) if user_ids else {}
+    return [
+        bool(key) and _session_holds(data.get(key or "", {}), user_id, passwords.get(user_id))
+        for key, user_id in items
     ]
 
 
@@ -228,6 +245,9 @@ def _active_users(*user_ids: int) -> Any:
 # Read for every write frame and every socket's session check: their SQL is built once.
 _SESSIONS = Prepared(_sessions)
 _ACTIVE_USERS = Prepared(_active_users)
+_ACTIVE_PASSWORDS = Prepared(
+    lambda *user_ids: _active_users(*user_ids).values_list("pk", "password")
+)
 _ACTIVE_USERS_MFA = Prepared(
     lambda *user_ids: _active_users(*user_ids).annotate(
         **{MFA_WITH_USER_ATTR: mfa_exists(OuterRef("pk"))}
@@ -236,19 +256,25 @@ _ACTIVE_USERS_MFA = Prepared(
 
 
 def _session_user(data: dict[str, Any], user_id: int, user: Any | None) -> Any | None:
-    from workspace.accounts.receivers import SESSION_LOGIN_AT
-
-    if str(data.get(SESSION_KEY)) != str(user_id):
-        return None
-    login_at = data.get(SESSION_LOGIN_AT)
-    if login_at is None or time.time() - login_at > settings.WORKSPACE_SESSION_ABSOLUTE_TIMEOUT:
-        return None
-    if user is None:
-        return None
-    session_hash = data.get(HASH_SESSION_KEY)
-    if not session_hash or not constant_time_compare(session_hash, _auth_hash(user)):
+    if user is None or not _session_holds(data, user_id, user.password):
         return None
     return user
+
+
+def _session_holds(data: Mapping[str, Any], user_id: int, password: str | None) -> bool:
+    """The session's data names this user, within the absolute timeout, and carries the
+    session hash of the user's current password (None: no such active user)."""
+    from workspace.accounts.receivers import SESSION_LOGIN_AT
+
+    if password is None or str(data.get(SESSION_KEY)) != str(user_id):
+        return False
+    login_at = data.get(SESSION_LOGIN_AT)
+    if login_at is None or time.time() - login_at > settings.WORKSPACE_SESSION_ABSOLUTE_TIMEOUT:
+        return False
+    session_hash = data.get(HASH_SESSION_KEY)
+    return bool(session_hash) and constant_time_compare(
+        session_hash, _auth_hash_of(password, settings.SECRET_KEY, get_user_model())
+    )
 
 
 # The sockets' session checks run every second for every socket of a process (the
@@ -269,11 +295,6 @@ def _decoded(session_data: str) -> MappingProxyType[str, Any]:
 def _auth_hash_of(password: str, secret_key: str, user_type: type) -> str:
     user = user_type(password=password)
     return user.get_session_auth_hash()
-
-
-def _auth_hash(user: Any) -> str:
-    """`user.get_session_auth_hash()`: a function of the password hash and SECRET_KEY."""
-    return _auth_hash_of(user.password, settings.SECRET_KEY, type(user))
 
 
 def visible_spaces(user: Any) -> dict[int, int]:

@@ -18,6 +18,7 @@ the role by networks.permissions.
 from __future__ import annotations
 
 import copy
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -25,7 +26,7 @@ from enum import StrEnum
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
-from django.db import connections
+from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.models import (
     Exists,
     F,
@@ -272,7 +273,13 @@ def delivery_memberships_many(
 ) -> dict[tuple[int, int], Membership]:
     """`delivery_memberships` for (space id, user id) pairs of many spaces at once:
     {(space id, user id): membership}, in one query per 500 users. A pair without an
-    entry has no membership that may see anything."""
+    entry has no membership that may see anything.
+
+    For the sockets' access refresh, every second for every socket of a process: each
+    membership carries only what `can_see_item` judges by (`DELIVERY_FIELDS`; reading any
+    other field is a query), and is made once per distinct row (`_delivery_membership`),
+    so an unchanged membership costs a tuple, not a model instance, per refresh.
+    """
     wanted = set(pairs)
     user_ids = sorted({user_id for _, user_id in wanted})
     space_ids = sorted({space_id for space_id, _ in wanted})
@@ -282,12 +289,30 @@ def delivery_memberships_many(
             Membership.objects.filter(
                 space_id__in=space_ids, user_id__in=user_ids[start : start + _MANY_USERS_CHUNK]
             )
-        )
-        for membership in rows:
+        ).values_list(*_DELIVERY_ATTNAMES)
+        for row in rows:
+            membership = _delivery_membership(row)
             key = (membership.space_id, membership.user_id)
             if key in wanted:
                 found[key] = membership
     return found
+
+
+# What delivery judges a membership by (`can_see_item`, `clearance_in_effect`), in the
+# model's field order (`Model.from_db` expects it).
+DELIVERY_FIELDS = frozenset(
+    {"id", "user_id", "space_id", "role", "status", "clearance", "clearance_expires_at"}
+)
+_DELIVERY_ATTNAMES = tuple(
+    f.attname for f in Membership._meta.concrete_fields if f.attname in DELIVERY_FIELDS
+)
+
+
+@functools.lru_cache(maxsize=16_384)
+def _delivery_membership(row: tuple[Any, ...]) -> Membership:
+    """The membership of one row of `_DELIVERY_ATTNAMES`, its other fields deferred. The
+    same row gives the same object: callers only read it."""
+    return Membership.from_db(DEFAULT_DB_ALIAS, _DELIVERY_ATTNAMES, row)
 
 
 # Read for every doorbell batch: one statement per number of users (up to 64 of them).

@@ -10,7 +10,7 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
-from messaging.handlers import session_user, session_users
+from messaging.handlers import session_holds_many, session_user, session_users
 from workspace.accounts.receivers import SESSION_LOGIN_AT
 
 pytestmark = pytest.mark.django_db
@@ -61,6 +61,12 @@ def test_batched_session_check_matches_the_single_one(world):
         users["member_open"].pk,
     ]
     assert batched[0] is not batched[-1]  # each socket its own user object
+    # The watcher's refresh: the same answers from the password hashes alone, in two
+    # queries, with no user object made.
+    with CaptureQueriesContext(connection) as queries:
+        holds = session_holds_many(items)
+    assert len(queries) == 2
+    assert holds == [u is not None for u in single]
 
 
 def _post_frame(room, body: str):

@@ -85,6 +85,32 @@ def test_delivery_memberships_many_agree_with_the_one_space_form(world, django_a
     assert delivery_memberships_many([]) == {}
 
 
+def test_delivery_memberships_many_are_narrow_and_made_once_per_row(world):
+    """The refresh's memberships carry what `can_see_item` reads and no more (another
+    field is a query, not a stale value); an unchanged row gives the same object, and a
+    changed one a new object with the new values."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from networks.access import DELIVERY_FIELDS
+    from networks.services import membership_set
+
+    space, user = world["space"], world["users"]["member_secret"]
+    first = delivery_memberships_many([(space.pk, user.pk)])[(space.pk, user.pk)]
+    assert first.get_deferred_fields() == {
+        f.attname for f in type(first)._meta.concrete_fields
+    } - DELIVERY_FIELDS
+    assert delivery_memberships_many([(space.pk, user.pk)])[(space.pk, user.pk)] is first
+    with CaptureQueriesContext(connection) as queries:
+        assert first.created_at is not None  # deferred: read from the database
+    assert len(queries) == 1
+    item = ItemLabels(space_id=space.pk, level=3, tlp=TLP.GREEN, author_id=0)
+    assert can_see_item(first, item)
+    membership_set(space=space, user=user, clearance=1, acting_user=world["users"]["network_admin"])
+    lowered = delivery_memberships_many([(space.pk, user.pk)])[(space.pk, user.pk)]
+    assert lowered is not first and lowered.clearance == 1 and not can_see_item(lowered, item)
+
+
 def test_deactivated_user_is_not_delivered(world):
     user = world["users"]["member_secret"]
     user.is_active = False
