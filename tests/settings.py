@@ -29,3 +29,6 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):  # noqa: F405
 # that is dropped at the end: the sockets' database work stays on Channels' one thread.
 # The pool (messaging/dbthreads.py) runs in every real daphne of tests/integration.
 MESSAGING_DB_THREADS = 1
+
+# The test process keeps CPython's collector (workspace/gc_tuning.py is for daphne).
+WORKSPACE_GC_THRESHOLD = 0

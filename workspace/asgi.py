@@ -30,3 +30,11 @@ application = ProtocolTypeRouter(
         ),
     }
 )
+
+# Everything is imported and built: freeze it, and collect young objects less often
+# (workspace/gc_tuning.py, WORKSPACE_GC_THRESHOLD).
+from django.conf import settings  # noqa: E402
+
+from workspace import gc_tuning  # noqa: E402
+
+gc_tuning.configure(settings.WORKSPACE_GC_THRESHOLD)

@@ -342,6 +342,11 @@ WORKSPACE_UPLOAD_PART_BYTES = env.int("WORKSPACE_UPLOAD_PART_BYTES", default=8 *
 # WORKSPACE_REQUEST_QUEUE_SECONDS. 0 = no limit.
 WORKSPACE_MAX_CONCURRENT_REQUESTS = env.int("WORKSPACE_MAX_CONCURRENT_REQUESTS", default=16)
 WORKSPACE_REQUEST_QUEUE_SECONDS = env.float("WORKSPACE_REQUEST_QUEUE_SECONDS", default=30.0)
+# The daphne process's garbage collector (workspace/gc_tuning.py): startup's objects are
+# frozen, and the youngest generation is collected after this many allocations (CPython's
+# default, 700, made full collections of 270-400 ms every few seconds under load). 0 =
+# CPython's defaults.
+WORKSPACE_GC_THRESHOLD = env.int("WORKSPACE_GC_THRESHOLD", default=20_000)
 
 # --- Clearance levels: names are per deployment; only their order matters ---------
 WORKSPACE_CLEARANCE_LEVELS = env.list(
