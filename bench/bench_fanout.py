@@ -1,9 +1,12 @@
 """Fan-out latency: one post in a space with N connected members, until the last one has it.
 
 Compared in the same run with a bare baseline consumer (group_send to a group, no auth, no
-database). Both run in this process on the in-memory channel layer, driven through
-channels' WebsocketCommunicator (no network), so the ratio isolates the server's work:
-authentication, the database write, the per-socket visibility query and serialisation.
+database), and with a "floor": the bare consumer plus one durable write committed before
+its broadcast, the least any stored-before-sent event costs on this database. All run
+in this process on the in-memory channel layer, driven through channels'
+WebsocketCommunicator (no network), so the ratio isolates the server's work:
+authentication, the database write, the per-socket visibility query and serialisation;
+"vs floor" is ours against the floor, what the workspace adds beyond the write itself.
 
     .venv/bin/python bench/bench_fanout.py [--sizes 10,100,500] [--rounds 30]
 """
@@ -19,6 +22,7 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -59,7 +63,28 @@ class BareConsumer(AsyncWebsocketConsumer):
         await self.channel_layer.group_discard("bench", self.channel_name)
 
 
+class FloorConsumer(BareConsumer):
+    """The bare consumer plus the one thing a stored-before-sent event cannot skip: a
+    durable write, committed before the broadcast (one row, one transaction, on the same
+    database and thread pool as the workspace's sockets). What the workspace adds beyond
+    this is its own cost; this much is the database's."""
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        from messaging.dbthreads import in_db_thread
+
+        await in_db_thread(_durable_write)(text_data)
+        await self.channel_layer.group_send("bench", {"type": "bench.message", "text": text_data})
+
+
+def _durable_write(text: str) -> None:
+    from django.db import connection, transaction
+
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("INSERT INTO bench_floor (body) VALUES (%s)", [text])
+
+
 bare_app = URLRouter([path("ws/", BareConsumer.as_asgi())])
+floor_app = URLRouter([path("ws/", FloorConsumer.as_asgi())])
 
 
 def setup_world(members: int) -> tuple[int, int, list[bytes]]:
@@ -76,6 +101,10 @@ def setup_world(members: int) -> tuple[int, int, list[bytes]]:
     from workspace.accounts.receivers import SESSION_LOGIN_AT
 
     call_command("migrate", verbosity=0)
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE TABLE IF NOT EXISTS bench_floor (id INTEGER PRIMARY KEY, body TEXT)")
     network = Network.objects.create(name="Bench", slug=f"bench-{uuid.uuid4().hex[:6]}")
     space = Space.objects.create(network=network, name="Bench space", slug="bench")
     admin = User.objects.create_user(f"admin-{uuid.uuid4().hex[:6]}@bench.example")
@@ -113,8 +142,8 @@ def _percentiles(samples: list[float]) -> dict[str, float]:
     return {"p50": pick(0.50), "p95": pick(0.95), "p99": pick(0.99)}
 
 
-async def bench_bare(members: int, rounds: int) -> dict[str, float]:
-    sockets = [WebsocketCommunicator(bare_app, "/ws/") for _ in range(members + 1)]
+async def bench_bare(members: int, rounds: int, app: Any = bare_app) -> dict[str, float]:
+    sockets = [WebsocketCommunicator(app, "/ws/") for _ in range(members + 1)]
     for s in sockets:
         assert (await s.connect())[0]
     sender, receivers = sockets[0], sockets[1:]
@@ -183,15 +212,18 @@ def main() -> None:
     print(f"fan-out latency, in-memory layer, one process (ms); {args.rounds} rounds; "
           f"CONN_MAX_AGE={args.conn_max_age}")
     print(f"{'members':>8} | {'bare p50':>8} {'p95':>7} {'p99':>7} | "
-          f"{'ours p50':>8} {'p95':>7} {'p99':>7} | {'p95 ratio':>9}")
+          f"{'floor p50':>9} {'p95':>7} | "
+          f"{'ours p50':>8} {'p95':>7} {'p99':>7} | {'p95 ratio':>9} | {'vs floor':>8}")
     for size in [int(s) for s in args.sizes.split(",")]:
         space_id, topic_id, cookies = setup_world(size)
         rounds = args.rounds if size < 500 else max(10, args.rounds // 2)
         bare = asyncio.run(bench_bare(size, rounds))
+        floor = asyncio.run(bench_bare(size, rounds, floor_app))
         ours = asyncio.run(bench_workspace(space_id, topic_id, cookies, rounds))
         print(f"{size:>8} | {bare['p50']:8.1f} {bare['p95']:7.1f} {bare['p99']:7.1f} | "
+              f"{floor['p50']:9.1f} {floor['p95']:7.1f} | "
               f"{ours['p50']:8.1f} {ours['p95']:7.1f} {ours['p99']:7.1f} | "
-              f"{ours['p95'] / bare['p95']:8.2f}x")
+              f"{ours['p95'] / bare['p95']:8.2f}x | {ours['p95'] / floor['p95']:7.2f}x")
 
 
 if __name__ == "__main__":
