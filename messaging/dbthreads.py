@@ -8,7 +8,10 @@ under half a core. The sockets' work runs on a small pool of threads instead
 SQLite, which allows one writer at a time), each with its own persistent connection,
 kept between calls (requests do not keep theirs: see workspace/settings.py). Reconnecting
 at every call cost SQLite about a third of a 10-member fan-out (bench/bench_fanout.py:
-p50 78 -> 54 ms). Nothing shares a transaction across calls, and ordering never depended
+p50 78 -> 54 ms). The watcher's access refresh for all of a process's sockets has one
+thread of its own (`in_db_thread(fn, own="ws-refresh")`): its answer is good for one
+second, and queued behind the sockets' read batches it arrived too late to be used.
+Nothing shares a transaction across calls, and ordering never depended
 on the thread: seqs are assigned under a row lock in the database and each socket
 delivers under its own asyncio lock.
 """
