@@ -272,3 +272,4 @@ async def test_the_refresh_closes_a_socket_whose_session_ended_with_no_doorbell(
     await sock.drain(1.2)
     assert sock.closed_code == 4401
     await sock.close()
+
