@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 import functools
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from importlib import import_module
 from types import MappingProxyType
 from typing import Any
@@ -128,9 +128,7 @@ def session_users(
     """
     if settings.SESSION_ENGINE != "django.contrib.sessions.backends.db":
         return [session_user(key, user_id) for key, user_id in items]
-    keys = sorted({key for key, _ in items if key})
-    rows = _SESSIONS.list(timezone.now(), *keys) if keys else []
-    data = {session_key: _decoded(session_data) for session_key, session_data in rows}
+    data = _live_sessions({key for key, _ in items if key})
     user_ids = sorted({user_id for _, user_id in items})
     active = (_ACTIVE_USERS_MFA if with_mfa else _ACTIVE_USERS).list(*user_ids) if user_ids else []
     users = {user.pk: user for user in active}
@@ -158,9 +156,7 @@ def fresh_access_many(
         for space_id in spaces
     )
     return [
-        (True, {space_id: found.get((space_id, user_id)) for space_id in spaces})
-        if held
-        else (False, {})
+        (held, {space_id: found.get((space_id, user_id)) for space_id in spaces} if held else {})
         for (_, user_id, spaces), held in zip(items, holds, strict=True)
     ]
 
@@ -170,13 +166,11 @@ def session_holds_many(items: list[tuple[str | None, int]]) -> list[bool]:
     data and the active users' password hashes alone (no user object)."""
     if settings.SESSION_ENGINE != "django.contrib.sessions.backends.db":
         return [session_user(key, user_id) is not None for key, user_id in items]
-    keys = sorted({key for key, _ in items if key})
-    rows = _SESSIONS.list(timezone.now(), *keys) if keys else []
-    data = {session_key: _decoded(session_data) for session_key, session_data in rows}
+    data = _live_sessions({key for key, _ in items if key})
     user_ids = sorted({user_id for _, user_id in items})
     passwords = dict(_ACTIVE_PASSWORDS.list(*user_ids)) if user_ids else {}
     return [
-        bool(key) and _session_holds(data.get(key or "", {}), user_id, passwords.get(user_id))
+        bool(key) and _session_holds(data.get(key, {}), user_id, passwords.get(user_id))
         for key, user_id in items
     ]
 
@@ -195,8 +189,7 @@ def handshake_users(_key: Any, session_keys: list[str]) -> list[Any | None]:
         return [_handshake_user_slow(key) for key in session_keys]
 
     keys = sorted(set(session_keys))
-    rows = _SESSIONS.list(timezone.now(), *keys) if keys else []
-    data = {session_key: _decoded(session_data) for session_key, session_data in rows}
+    data = _live_sessions(keys)
     claimed = {key: _claimed_user_id(data.get(key, {})) for key in keys}
     user_ids = sorted({user_id for user_id in claimed.values() if user_id is not None})
     users = {user.pk: user for user in _ACTIVE_USERS_MFA.list(*user_ids)} if user_ids else {}
@@ -208,7 +201,7 @@ def handshake_users(_key: Any, session_keys: list[str]) -> list[Any | None]:
     ]
 
 
-def _claimed_user_id(data: dict[str, Any]) -> Any | None:
+def _claimed_user_id(data: Mapping[str, Any]) -> Any | None:
     """The user id a session's data names, if one of our backends logged it in."""
     if data.get(BACKEND_SESSION_KEY) not in settings.AUTHENTICATION_BACKENDS:
         return None
@@ -238,6 +231,14 @@ def _sessions(now: Any, *keys: str) -> Any:
     )  # no model instance per session
 
 
+def _live_sessions(keys: Iterable[str]) -> dict[str, Mapping[str, Any]]:
+    """{session key: its decoded data} for those of `keys` that exist and have not expired
+    (database sessions), in one query."""
+    keys = sorted(keys)
+    rows = _SESSIONS.list(timezone.now(), *keys) if keys else []
+    return {session_key: _decoded(session_data) for session_key, session_data in rows}
+
+
 def _active_users(*user_ids: int) -> Any:
     return get_user_model().objects.filter(pk__in=user_ids, is_active=True)
 
@@ -255,7 +256,7 @@ _ACTIVE_USERS_MFA = Prepared(
 )
 
 
-def _session_user(data: dict[str, Any], user_id: int, user: Any | None) -> Any | None:
+def _session_user(data: Mapping[str, Any], user_id: int, user: Any | None) -> Any | None:
     if user is None or not _session_holds(data, user_id, user.password):
         return None
     return user
