@@ -249,6 +249,70 @@ async def http(port: int, host: str, method: str, path: str, *, cookie: str = ""
     return await asyncio.wait_for(go(), timeout)
 
 
+async def scrape(ports: list[int], host: str) -> dict[str, float]:
+    """The daphne processes' `/metrics` (straight to each, on loopback), summed by series."""
+    totals: dict[str, float] = {}
+    for port in ports:
+        try:
+            status, body = await http(port, host, "GET", "/metrics", timeout=10)
+        except (OSError, TimeoutError):
+            continue
+        if status != 200:
+            continue
+        for line in body.decode().splitlines():
+            if line and not line.startswith("#"):
+                series, _, value = line.rpartition(" ")
+                totals[series] = totals.get(series, 0.0) + float(value)
+    return totals
+
+
+def server_report(before: dict[str, float], after: dict[str, float], seconds: float,
+                  processes: int) -> dict[str, Any]:
+    """Where the servers' time went between two scrapes (workspace/runtime_metrics.py)."""
+    def delta(name: str, **labels: str) -> float:
+        wanted = [f'{key}="{value}"' for key, value in labels.items()]
+        return sum(value - before.get(series, 0.0) for series, value in after.items()
+                   if series.split("{", 1)[0] == name and all(w in series for w in wanted))
+
+    def per_call(name: str, **labels: str) -> float:
+        calls = delta("db_thread_calls_total", **labels)
+        return 1000 * delta(name, **labels) / calls if calls else 0.0
+
+    probes = delta("event_loop_probes_total")
+    requests = delta("http_requests_total")
+    functions = sorted({
+        series.split('fn="', 1)[1].split('"', 1)[0] for series in after
+        if series.startswith("db_thread_calls_total{") and 'pool="ws-db"' in series})
+    return {
+        "gc_ms_per_s": 1000 * delta("process_gc_pause_seconds_total") / seconds / processes,
+        "gc_full": delta("process_gc_collections_total", generation="2"),
+        "loop_lag_ms": 1000 * delta("event_loop_lag_seconds_total") / probes if probes else 0.0,
+        "loop_stalls": delta("event_loop_stalls_total"),
+        "db_calls": delta("db_thread_calls_total", pool="ws-db"),
+        "db_wait_ms": per_call("db_thread_wait_seconds_total", pool="ws-db"),
+        "db_run_ms": per_call("db_thread_run_seconds_total", pool="ws-db"),
+        "db_by_function": {
+            fn: {"calls": delta("db_thread_calls_total", pool="ws-db", fn=fn),
+                 "run_ms": per_call("db_thread_run_seconds_total", pool="ws-db", fn=fn)}
+            for fn in functions},
+        "refreshes": delta("db_thread_calls_total", pool="ws-refresh"),
+        "refresh_ms": per_call("db_thread_run_seconds_total", pool="ws-refresh"),
+        "http_wait_ms": (1000 * delta("http_request_wait_seconds_total") / requests
+                         if requests else 0.0),
+    }
+
+
+def format_server(report: dict[str, Any]) -> str:
+    return (f"gc {report['gc_ms_per_s']:.0f} ms/s ({report['gc_full']:.0f} full); "
+            f"loop lag {report['loop_lag_ms']:.1f} ms ({report['loop_stalls']:.0f} stalls); "
+            f"db threads {report['db_calls']:.0f} calls, wait {report['db_wait_ms']:.1f} ms, "
+            f"run {report['db_run_ms']:.1f} ms ("
+            + ", ".join(f"{fn} {v['calls']:.0f} x {v['run_ms']:.1f}"
+                        for fn, v in report["db_by_function"].items() if v["calls"])
+            + f"); refresh {report['refreshes']:.0f} x "
+            f"{report['refresh_ms']:.0f} ms; request slot wait {report['http_wait_ms']:.1f} ms")
+
+
 # --- the world: users, spaces, sessions ------------------------------------------------
 
 
@@ -645,11 +709,15 @@ async def ramp(label: str, topology: Topology, users: list[SimUser], args: argpa
               flush=True)
         if ramp.errors:
             print(f"       ramp errors: {dict(ramp.errors)}", flush=True)
+        ports = [d.port for d in topology.daphnes]
+        metrics0 = await scrape(ports, HOST) if not echo else {}
         app0, gen0 = cpu_ticks(topology.pids()), cpu_ticks([self_pid])
         all0, idle0 = machine_ticks()
         t0 = time.monotonic()
         await asyncio.sleep(hold)
         elapsed = time.monotonic() - t0
+        server = (server_report(metrics0, await scrape(ports, HOST), elapsed, len(ports))
+                  if not echo else {})
         window = stats.reset()
         app = (cpu_ticks(topology.pids()) - app0) / CLK_TCK / elapsed / NCPU * 100
         gen = (cpu_ticks([self_pid]) - gen0) / CLK_TCK / elapsed / NCPU * 100
@@ -669,6 +737,7 @@ async def ramp(label: str, topology: Topology, users: list[SimUser], args: argpa
             "by_kind": {k: {"n": len(v), "p50_ms": pct(v, 0.5), "p99_ms": pct(v, 0.99)}
                         for k, v in window.by_kind.items()},
             "error_kinds": window.errors,
+            "server": server,
         }
         broken = [name for name, bad in (
             ("avg", avg >= LIMITS["avg_ms"]), ("p99", row["p99_ms"] >= LIMITS["p99_ms"]),
@@ -688,6 +757,8 @@ async def ramp(label: str, topology: Topology, users: list[SimUser], args: argpa
         print(f"       by kind (ms): {kinds}; delivered n={len(window.deliveries)} "
               f"p50={row['delivery_p50_ms']:.0f} p95={row['delivery_p95_ms']:.0f}; "
               f"load average {row['loadavg']}", flush=True)
+        if server:
+            print(f"       server: {format_server(server)}", flush=True)
         if window.errors:
             print(f"       errors: {window.errors}", flush=True)
         if broken:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import threading
+import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -29,6 +30,7 @@ from asgiref.sync import SyncToAsync
 from django.conf import settings
 from django.db import connection, connections
 
+from workspace import runtime_metrics
 from workspace.realtime import DOORBELL_LOOP
 
 _lock = threading.Lock()
@@ -70,6 +72,16 @@ def _close_own(barrier: threading.Barrier) -> None:
     connections.close_all()
 
 
+def _timed(pool: str, fn: Callable[..., Any], queued: float, *args: Any, **kwargs: Any) -> Any:
+    started = time.perf_counter()
+    try:
+        return _on_own_connection(fn, *args, **kwargs)
+    finally:
+        runtime_metrics.db_thread_call(
+            pool, getattr(fn, "__name__", "?"), queued, started, time.perf_counter()
+        )
+
+
 def _on_own_connection(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     """Run `fn` on this pool thread's long-lived connection.
 
@@ -96,8 +108,9 @@ def in_db_thread(
 ) -> Callable[..., Awaitable[Any]]:
     """Like `database_sync_to_async(fn)`, on the sockets' own threads; `own`: on a
     thread of that name of its own instead (one, with its own connection)."""
+    pool = own or "ws-db"
     call = SyncToAsync(
-        functools.partial(_on_own_connection, fn),
+        functools.partial(_timed, pool, fn),
         thread_sensitive=False,
         executor=_executor(db_threads()) if own is None else _executor(1, own),
     )
@@ -109,7 +122,7 @@ def in_db_thread(
         # this context.
         token = DOORBELL_LOOP.set(asyncio.get_running_loop())
         try:
-            return await call(*args, **kwargs)
+            return await call(time.perf_counter(), *args, **kwargs)
         finally:
             DOORBELL_LOOP.reset(token)
 

@@ -9,18 +9,19 @@ from workspace.http_handler import get_asgi_application  # noqa: E402
 # Middleware and view in one thread hop (workspace/http_handler.py).
 django_asgi_app = get_asgi_application()
 
-from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from channels.routing import URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from messaging.socket_auth import SocketAuthMiddlewareStack  # noqa: E402
 from workspace.asgi_limits import BodySizeLimitMiddleware, ConcurrencyLimitMiddleware  # noqa: E402
 from workspace.realtime import DoorbellLoopMiddleware  # noqa: E402
 from workspace.routing import websocket_urlpatterns  # noqa: E402
+from workspace.runtime_metrics import ProbedProtocolTypeRouter, time_gc  # noqa: E402
 from workspace.websocket_server import skip_unlogged_debug_formatting  # noqa: E402
 
 skip_unlogged_debug_formatting()
 
-application = ProtocolTypeRouter(
+application = ProbedProtocolTypeRouter(
     {
         "http": BodySizeLimitMiddleware(
             ConcurrencyLimitMiddleware(DoorbellLoopMiddleware(django_asgi_app))
@@ -38,3 +39,5 @@ from django.conf import settings  # noqa: E402
 from workspace import gc_tuning  # noqa: E402
 
 gc_tuning.configure(settings.WORKSPACE_GC_THRESHOLD)
+# The collector's pauses, timed for /metrics (workspace/runtime_metrics.py).
+time_gc()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 import weakref
 from types import SimpleNamespace
 from typing import Any
@@ -174,6 +175,7 @@ class ConcurrencyLimitMiddleware:
             return
         semaphore = self._semaphore(limit)
         wait = float(getattr(settings, "WORKSPACE_REQUEST_QUEUE_SECONDS", 30))
+        queued = time.perf_counter()
         try:
             await asyncio.wait_for(semaphore.acquire(), wait)
         except TimeoutError:
@@ -181,6 +183,8 @@ class ConcurrencyLimitMiddleware:
             metrics.inc("http_requests_shed_total")
             await _send_503(scope, send, retry_after=max(1, round(wait / 10)))
             return
+        finally:
+            metrics.inc("http_request_wait_seconds_total", time.perf_counter() - queued)
         try:
             await self.app(scope, receive, send)
         finally:

@@ -10,7 +10,9 @@ its loopback port (`/metrics`, loopback only) and sums them. Names the applicati
   `dec` on disconnect);
 - `ws_events_delivered_total`: events sent to sockets (live and replayed);
 - `ws_replays_total`: replays served after a `hello` with `resume`;
-- `ws_resyncs_total`: `resync` frames sent because a replay was impossible.
+- `ws_resyncs_total`: `resync` frames sent because a replay was impossible;
+- where the process's time goes (garbage collection, event-loop lag, the sockets'
+  database threads, waits for a request slot): workspace/runtime_metrics.py.
 
 A name ending in `_total` is a counter and only goes up; any other name is a gauge.
 """
@@ -35,6 +37,16 @@ HELP: dict[str, str] = {
     "ws_events_delivered_total": "Events delivered to WebSocket connections.",
     "ws_replays_total": "Replays of missed events after a resume.",
     "ws_resyncs_total": "Resync frames sent when a replay was impossible.",
+    # workspace/runtime_metrics.py
+    "process_gc_pause_seconds_total": "Time every thread stood still for the cyclic collector.",
+    "process_gc_collections_total": "Cyclic garbage collections, by generation.",
+    "event_loop_lag_seconds_total": "How late the event loop ran the probe's callbacks, summed.",
+    "event_loop_probes_total": "Event-loop probe callbacks run.",
+    "event_loop_stalls_total": "Probe callbacks run more than 0.1 s late.",
+    "db_thread_calls_total": "Calls run on the sockets' database threads, by pool.",
+    "db_thread_wait_seconds_total": "Time calls queued for a socket database thread, by pool.",
+    "db_thread_run_seconds_total": "Time calls ran on a socket database thread, by pool.",
+    "http_request_wait_seconds_total": "Time HTTP requests waited for a concurrency slot.",
 }
 
 LabelSet = tuple[tuple[str, str], ...]

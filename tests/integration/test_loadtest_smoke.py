@@ -42,6 +42,14 @@ def test_loadtest_smoke(tmp_path: Path) -> None:
         assert step["errors"] == 0, (key, step["error_kinds"], output[-4000:])
         assert data[key]["disconnects"] == 0, (key, output[-4000:])
         assert step["connected"] == 20 and step["reconnects"] == 0, (key, output[-4000:])
+    # Where the servers' time went, scraped from both daphnes' /metrics over the hold
+    # (workspace/runtime_metrics.py): the sockets' database threads ran the posts and
+    # deliveries, the watcher refreshed access about once a second, the probe ran.
+    server = data["workspace"]["steps"][0]["server"]
+    assert server["db_calls"] > 20 and server["db_run_ms"] > 0, server
+    assert server["refreshes"] >= 10, server
+    assert 0 <= server["loop_lag_ms"] < 1000, server
+    assert "server: gc " in result.stdout, output[-4000:]
     kinds = data["workspace"]["steps"][0]["by_kind"]
     assert kinds.get("post", {}).get("n", 0) >= 20, kinds  # every user posted (~4 s apart)
     print(result.stdout)
