@@ -79,9 +79,19 @@ def _fresh_channel_layer():  # type: ignore[no-untyped-def]
 @pytest.fixture(autouse=True)
 def _clear_cache() -> None:
     # Rate-limit counters live in the cache; each test starts with none.
-    from django.core.cache import cache
+    from django.conf import settings
+    from django.core.cache import caches
+    from django.core.cache.backends.redis import RedisCache
 
-    cache.clear()
+    cache = caches["default"]
+    if not settings.XDIST_WORKER or not isinstance(cache, RedisCache):
+        cache.clear()
+        return
+    # Under xdist on Redis: only this worker's keys (see tests/settings.py).
+    client = cache._cache.get_client(write=True)
+    keys = list(client.scan_iter(match=cache.make_key("*")))
+    if keys:
+        client.delete(*keys)
 
 
 @pytest.fixture

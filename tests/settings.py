@@ -30,5 +30,12 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):  # noqa: F405
 # The pool (messaging/dbthreads.py) runs in every real daphne of tests/integration.
 MESSAGING_DB_THREADS = 1
 
+# pytest-xdist workers share REDIS_URL's database: each keeps its cache under its own
+# prefix, and tests/conftest.py clears only that prefix there (RedisCache.clear() is
+# FLUSHDB, which emptied another worker's rate-limit counters mid-test).
+XDIST_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+if XDIST_WORKER and CACHES["default"]["BACKEND"].endswith("RedisCache"):  # noqa: F405
+    CACHES["default"]["KEY_PREFIX"] = f"test-{XDIST_WORKER}"  # noqa: F405
+
 # The test process keeps CPython's collector (workspace/gc_tuning.py is for daphne).
 WORKSPACE_GC_THRESHOLD = 0
