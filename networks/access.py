@@ -298,6 +298,25 @@ def delivery_memberships_many(
     return found
 
 
+def delivery_memberships_of_users(user_ids: list[int]) -> dict[tuple[int, int], Membership]:
+    """Every space's `delivery_memberships` of these users, {(space id, user id):
+    membership}, in one query (the caller keeps the list under 500). Each carries only
+    `DELIVERY_FIELDS`, made once per distinct row, as in `delivery_memberships_many`."""
+    if not user_ids:
+        return {}
+    found = {}
+    for row in _DELIVERY_ROWS_OF_USERS.list(*user_ids):
+        membership = _delivery_membership(row)
+        found[membership.space_id, membership.user_id] = membership
+    return found
+
+
+def _delivery_rows_of_users(*user_ids: int) -> QuerySet[Any]:
+    return _deliverable(Membership.objects.filter(user_id__in=user_ids)).values_list(
+        *_DELIVERY_ATTNAMES
+    )
+
+
 # What delivery judges a membership by (`can_see_item`, `clearance_in_effect`), in the
 # model's field order (`Model.from_db` expects it).
 DELIVERY_FIELDS = frozenset(
@@ -317,6 +336,8 @@ def _delivery_membership(row: tuple[Any, ...]) -> Membership:
 
 # Read for every doorbell batch: one statement per number of users (up to 64 of them).
 _DELIVERY_MEMBERSHIPS = Prepared(_delivery_memberships, shapes=64)
+# Read for every notification count ring's batch (workspace/notifications/selectors.py).
+_DELIVERY_ROWS_OF_USERS = Prepared(_delivery_rows_of_users, shapes=64)
 
 
 def access_item(user: Any, item: ItemLabels, *, action: Action = Action.VIEW) -> Membership:
