@@ -34,14 +34,10 @@ from workspace.accounts.adapter import user_has_mfa
 
 def _topic(user: Any, membership: Membership, topic_id: int) -> Topic:
     """A topic the member may see; a hidden note's discussion is a 404 like a missing one."""
-    topic = (
-        selectors.visible_topics(user=user, space_id=membership.space_id)
-        .filter(pk=topic_id)
-        .first()
-    )
-    if topic is None:
-        raise Http404
-    return topic
+    try:
+        return selectors.visible_topic(user=user, space_id=membership.space_id, topic_id=topic_id)
+    except Topic.DoesNotExist:
+        raise Http404 from None
 
 
 def _visible_message(request: HttpRequest, space_id: int, message_id: int) -> Message:

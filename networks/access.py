@@ -117,16 +117,25 @@ def access_space_for(
     permissions = {a: permission_id(str(a)) for a in wanted}
     if space is None or permissions[action] is None:
         raise PermissionDenied
-    granted = {
-        f"grants_{i}": _grant(user.pk, space, permissions[a])
-        for i, a in enumerate(wanted)
-        if permissions[a] is not None
-    }
-    membership = _active_membership(user.pk, space).annotate(**granted).first()
-    for i, a in enumerate(wanted):
+    known = [a for a in wanted if permissions[a] is not None]
+    membership = _MEMBERSHIP_WITH_GRANTS.first(user.pk, space, *(permissions[a] for a in known))
+    for a in wanted:
+        i = known.index(a) if a in known else -1
         grants = membership is not None and bool(getattr(membership, f"grants_{i}", False))
         answers[(space_id, str(a))] = membership if grants else None
     return access_space(user, space_id, action=action)
+
+
+def _membership_with_grants(user_id: int, space_id: int, *permissions: int) -> QuerySet[Membership]:
+    """The active membership, with whether it grants each permission (`grants_0`, ...)."""
+    return _active_membership(user_id, space_id).annotate(
+        **{f"grants_{i}": _grant(user_id, space_id, p) for i, p in enumerate(permissions)}
+    )[:1]
+
+
+# Read for every topic page (access_space_for): its SQL is built once per number of
+# permissions asked.
+_MEMBERSHIP_WITH_GRANTS = Prepared(_membership_with_grants)
 
 
 def _read_access(user: Any, space_id: int, action: Action) -> Membership:

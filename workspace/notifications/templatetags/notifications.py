@@ -15,7 +15,9 @@ register = template.Library()
 @register.inclusion_tag("notifications/_bell.html", takes_context=True)
 def notification_bell(context: template.Context) -> dict[str, Any]:
     user = context.get("user")
-    unread = selectors.unread_count(user=user) if user is not None else 0
+    # On every page: the batch count's prepared statements (unread_counts), not the ORM
+    # building unread_count's queries (15 of a topic page's 118 ms).
+    unread = selectors.unread_counts([user])[0] if user is not None else 0
     return {"unread": unread}
 
 
