@@ -73,11 +73,31 @@ class Window:
     errors: dict[str, int] = field(default_factory=dict)
     requests: int = 0
     deliveries: list[float] = field(default_factory=list)  # post committed -> received
+    started: float = field(default_factory=time.monotonic)
+    # (seconds into the window when it finished, latency) of every request: whether the
+    # slow ones are spread over the window or bunched (a ramp's aftermath, a stall).
+    timeline: list[tuple[float, float]] = field(default_factory=list)
 
     def ok(self, kind: str, seconds: float) -> None:
         self.requests += 1
         self.latencies.append(seconds)
         self.by_kind.setdefault(kind, []).append(seconds)
+        self.timeline.append((time.monotonic() - self.started, seconds))
+
+    delivery_timeline: list[tuple[float, float]] = field(default_factory=list)
+
+    def delivered(self, seconds: float) -> None:
+        self.deliveries.append(seconds)
+        self.delivery_timeline.append((time.monotonic() - self.started, seconds))
+
+    @staticmethod
+    def by_slice(timeline: list[tuple[float, float]], p: float,
+                 slice_seconds: float = 5.0) -> list[float]:
+        """The `p` percentile (ms) in each `slice_seconds` of the window, in order."""
+        slices: dict[int, list[float]] = {}
+        for at, seconds in timeline:
+            slices.setdefault(int(at // slice_seconds), []).append(seconds)
+        return [pct(slices.get(i, []), p) for i in range(max(slices, default=-1) + 1)]
 
     def fail(self, kind: str, why: str) -> None:
         self.requests += 1
@@ -278,16 +298,25 @@ def server_report(before: dict[str, float], after: dict[str, float], seconds: fl
         calls = delta("db_thread_calls_total", **labels)
         return 1000 * delta(name, **labels) / calls if calls else 0.0
 
+    def labels_of(name: str, label: str) -> list[str]:
+        return sorted({series.split(f'{label}="', 1)[1].split('"', 1)[0] for series in after
+                       if series.startswith(name + "{") and f'{label}="' in series})
+
     probes = delta("event_loop_probes_total")
     requests = delta("http_requests_total")
-    functions = sorted({
-        series.split('fn="', 1)[1].split('"', 1)[0] for series in after
-        if series.startswith("db_thread_calls_total{") and 'pool="ws-db"' in series})
+    functions = labels_of("db_thread_calls_total", "fn")
     return {
         "gc_ms_per_s": 1000 * delta("process_gc_pause_seconds_total") / seconds / processes,
         "gc_full": delta("process_gc_collections_total", generation="2"),
         "loop_lag_ms": 1000 * delta("event_loop_lag_seconds_total") / probes if probes else 0.0,
         "loop_stalls": delta("event_loop_stalls_total"),
+        "loop_long_stalls": delta("event_loop_long_stalls_total"),
+        "handlers": {
+            kind: {"n": delta("ws_handlers_total", type=kind),
+                   "ms": (1000 * delta("ws_handler_seconds_total", type=kind)
+                          / max(1.0, delta("ws_handlers_total", type=kind))),
+                   "slow": delta("ws_handlers_slow_total", type=kind)}
+            for kind in labels_of("ws_handlers_total", "type")},
         "db_calls": delta("db_thread_calls_total", pool="ws-db"),
         "db_wait_ms": per_call("db_thread_wait_seconds_total", pool="ws-db"),
         "db_run_ms": per_call("db_thread_run_seconds_total", pool="ws-db"),
@@ -304,7 +333,11 @@ def server_report(before: dict[str, float], after: dict[str, float], seconds: fl
 
 def format_server(report: dict[str, Any]) -> str:
     return (f"gc {report['gc_ms_per_s']:.0f} ms/s ({report['gc_full']:.0f} full); "
-            f"loop lag {report['loop_lag_ms']:.1f} ms ({report['loop_stalls']:.0f} stalls); "
+            f"loop lag {report['loop_lag_ms']:.1f} ms ({report['loop_stalls']:.0f} stalls, "
+            f"{report['loop_long_stalls']:.0f} over 1 s); handlers ("
+            + ", ".join(f"{kind} {v['n']:.0f} x {v['ms']:.1f} ms, {v['slow']:.0f} slow"
+                        for kind, v in report["handlers"].items() if v["n"])
+            + "); "
             f"db threads {report['db_calls']:.0f} calls, wait {report['db_wait_ms']:.1f} ms, "
             f"run {report['db_run_ms']:.1f} ms ("
             + ", ".join(f"{fn} {v['calls']:.0f} x {v['run_ms']:.1f}"
@@ -510,7 +543,7 @@ class Load:
                 if frame.get("type") == "event" and frame.get("kind") == "message.new":
                     created = frame["data"]["message"]["created_at"]
                     sent = datetime.fromisoformat(created).timestamp()
-                    stats.window.deliveries.append(max(0.0, time.time() - sent))
+                    stats.window.delivered(max(0.0, time.time() - sent))
             entry = pending.get(ref or "")
             if entry is not None and not entry[0].done():
                 entry[0].set_result(frame)
@@ -737,6 +770,8 @@ async def ramp(label: str, topology: Topology, users: list[SimUser], args: argpa
             "by_kind": {k: {"n": len(v), "p50_ms": pct(v, 0.5), "p99_ms": pct(v, 0.99)}
                         for k, v in window.by_kind.items()},
             "error_kinds": window.errors,
+            "p99_by_5s_ms": Window.by_slice(window.timeline, 0.99),
+            "delivery_p95_by_5s_ms": Window.by_slice(window.delivery_timeline, 0.95),
             "server": server,
         }
         broken = [name for name, bad in (
@@ -757,6 +792,9 @@ async def ramp(label: str, topology: Topology, users: list[SimUser], args: argpa
         print(f"       by kind (ms): {kinds}; delivered n={len(window.deliveries)} "
               f"p50={row['delivery_p50_ms']:.0f} p95={row['delivery_p95_ms']:.0f}; "
               f"load average {row['loadavg']}", flush=True)
+        print("       by 5 s of the hold (ms): p99 "
+              + ", ".join(f"{v:.0f}" for v in row["p99_by_5s_ms"]) + "; delivery p95 "
+              + ", ".join(f"{v:.0f}" for v in row["delivery_p95_by_5s_ms"]), flush=True)
         if server:
             print(f"       server: {format_server(server)}", flush=True)
         if window.errors:

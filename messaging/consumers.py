@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import weakref
 from typing import Any
 
@@ -36,6 +37,7 @@ from messaging.events import PRESENCE, TYPING, encode, event_frame, send_ephemer
 from messaging.selectors import visible_events_after, visible_events_after_many
 from messaging.socket_auth import HANDSHAKE_SCOPE_KEY
 from networks.access import ItemLabels, can_see_item, frame_user
+from workspace import runtime_metrics
 from workspace.realtime import user_group
 
 # Frames that are the user's own activity: they refresh the session's idle timeout.
@@ -64,7 +66,11 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         handler = getattr(self, get_handler_name(message), None)
         if handler is None:
             raise ValueError(f"No handler for message type {message['type']}")
-        await handler(message)
+        started = time.perf_counter()
+        try:
+            await handler(message)
+        finally:
+            runtime_metrics.handled(message["type"], time.perf_counter() - started)
 
     # --- connection -------------------------------------------------------------
 

@@ -44,7 +44,8 @@ def test_the_collectors_pauses_are_timed_by_generation():
     assert _value('process_gc_pause_seconds_total{generation="2"}') > 0
 
 
-def test_the_loop_probe_counts_lag_and_stalls():
+def test_the_loop_probe_counts_lag_and_stalls(monkeypatch):
+    monkeypatch.setattr(runtime_metrics, "LONG_STALL_SECONDS", 0.2)
     loop = asyncio.new_event_loop()
     try:
         runtime_metrics.probe_loop(loop)
@@ -52,7 +53,7 @@ def test_the_loop_probe_counts_lag_and_stalls():
 
         async def work() -> None:
             await asyncio.sleep(0.35)  # a quiet loop: probes on time
-            time.sleep(0.3)  # the loop blocked: the due probe runs late
+            time.sleep(0.45)  # the loop blocked: the probe due in it runs late by > 0.2 s
             await asyncio.sleep(0.15)
 
         quiet_probes = None
@@ -69,7 +70,8 @@ def test_the_loop_probe_counts_lag_and_stalls():
     # One probe chain (a second call did not start another): about 3 in the first 0.32 s.
     assert 2 <= quiet_probes <= 4
     assert _value("event_loop_stalls_total") >= 1
-    assert _value("event_loop_lag_seconds_total") >= 0.15
+    assert _value("event_loop_long_stalls_total") >= 1
+    assert _value("event_loop_lag_seconds_total") >= 0.2
 
 
 def test_db_thread_calls_count_their_queue_wait_and_run_time():
@@ -140,3 +142,13 @@ def test_the_application_starts_the_probe_on_its_loop_and_times_the_collector():
     assert loop in runtime_metrics._probed_loops
     assert _value("event_loop_probes_total") >= 1
     assert runtime_metrics._on_gc in gc.callbacks
+
+
+def test_consumer_handlers_are_counted_by_type_and_the_slow_ones_apart():
+    runtime_metrics.handled("space.event", 0.004)
+    runtime_metrics.handled("space.event", 1.5)
+    runtime_metrics.handled("websocket.receive", 0.02)
+    assert _value('ws_handlers_total{type="space.event"}') == 2
+    assert _value('ws_handler_seconds_total{type="space.event"}') == pytest.approx(1.504)
+    assert _value('ws_handlers_slow_total{type="space.event"}') == 1
+    assert _value('ws_handlers_slow_total{type="websocket.receive"}') == 0

@@ -9,9 +9,13 @@ them for each step):
 
 - `process_gc_pause_seconds_total{generation}`, `process_gc_collections_total{generation}`:
   the cyclic collector's pauses (every thread of the process stops for them);
-- `event_loop_lag_seconds_total`, `event_loop_probes_total`, `event_loop_stalls_total`:
-  how late a callback scheduled every `PROBE_SECONDS` ran, and how often by more than
-  `STALL_SECONDS`;
+- `event_loop_lag_seconds_total`, `event_loop_probes_total`, `event_loop_stalls_total`,
+  `event_loop_long_stalls_total`: how late a callback scheduled every `PROBE_SECONDS`
+  ran, and how often by more than `STALL_SECONDS` and `LONG_STALL_SECONDS`;
+- `ws_handlers_total{type}`, `ws_handler_seconds_total{type}`, `ws_handlers_slow_total{type}`:
+  the socket consumers' handlers by channel message type (`websocket.receive` for a
+  client frame, `space.event` for a doorbell, ...), and those over `SLOW_HANDLER_SECONDS`:
+  a consumer handles one message at a time, so its next one waited that long;
 - `db_thread_wait_seconds_total{pool,fn}`, `db_thread_run_seconds_total{pool,fn}`,
   `db_thread_calls_total{pool,fn}`: the sockets' database threads (messaging/dbthreads.py),
   by the function called: time queued for a thread, time running, calls. The pool
@@ -37,6 +41,8 @@ from workspace import metrics
 
 PROBE_SECONDS = 0.1
 STALL_SECONDS = 0.1
+LONG_STALL_SECONDS = 1.0
+SLOW_HANDLER_SECONDS = 1.0
 
 _gc_started: list[float] = []
 _probed_loops: weakref.WeakSet[asyncio.AbstractEventLoop] = weakref.WeakSet()
@@ -75,6 +81,8 @@ def probe_loop(loop: asyncio.AbstractEventLoop | None = None) -> None:
         metrics.inc("event_loop_probes_total")
         if lag > STALL_SECONDS:
             metrics.inc("event_loop_stalls_total")
+        if lag > LONG_STALL_SECONDS:
+            metrics.inc("event_loop_long_stalls_total")
         schedule()
 
     def schedule() -> None:
@@ -90,6 +98,15 @@ def db_thread_call(pool: str, fn: str, queued: float, started: float, ended: flo
     metrics.inc("db_thread_calls_total", pool=pool, fn=fn)
     metrics.inc("db_thread_wait_seconds_total", max(0.0, started - queued), pool=pool, fn=fn)
     metrics.inc("db_thread_run_seconds_total", max(0.0, ended - started), pool=pool, fn=fn)
+
+
+def handled(message_type: str, seconds: float) -> None:
+    """A socket consumer handled one channel message (a frame, a doorbell, a ring) in
+    `seconds`: its next message waited that long."""
+    metrics.inc("ws_handlers_total", type=message_type)
+    metrics.inc("ws_handler_seconds_total", seconds, type=message_type)
+    if seconds > SLOW_HANDLER_SECONDS:
+        metrics.inc("ws_handlers_slow_total", type=message_type)
 
 
 class ProbedProtocolTypeRouter(ProtocolTypeRouter):

@@ -49,6 +49,9 @@ def test_loadtest_smoke(tmp_path: Path) -> None:
     assert server["db_calls"] > 20 and server["db_run_ms"] > 0, server
     assert server["refreshes"] >= 10, server
     assert 0 <= server["loop_lag_ms"] < 1000, server
+    # Every user's post frames, and the doorbells of the others' posts, were handled.
+    assert server["handlers"]["websocket.receive"]["n"] >= 20, server
+    assert server["handlers"]["space.event"]["n"] > 0, server
     assert "server: gc " in result.stdout, output[-4000:]
     kinds = data["workspace"]["steps"][0]["by_kind"]
     assert kinds.get("post", {}).get("n", 0) >= 20, kinds  # every user posted (~4 s apart)
