@@ -168,7 +168,10 @@ def session_holds_many(items: list[tuple[str | None, int]]) -> list[bool]:
         return [session_user(key, user_id) is not None for key, user_id in items]
     data = _live_sessions({key for key, _ in items if key})
     user_ids = sorted({user_id for _, user_id in items})
-    passwords = dict(_ACTIVE_PASSWORDS.list(*user_ids)) if user_ids else {}
+    if len(user_ids) > _PREPARED_LENGTHS:
+        passwords = dict(_active_passwords(*user_ids, lookup="any_of"))
+    else:
+        passwords = dict(_ACTIVE_PASSWORDS.list(*user_ids)) if user_ids else {}
     return [
         bool(key) and _session_holds(data.get(key, {}), user_id, passwords.get(user_id))
         for key, user_id in items
@@ -223,32 +226,41 @@ def _handshake_user_slow(session_key: str) -> Any | None:
     return user
 
 
-def _sessions(now: Any, *keys: str) -> Any:
+def _sessions(now: Any, *keys: str, lookup: str = "in") -> Any:
     from django.contrib.sessions.models import Session
 
-    return Session.objects.filter(session_key__in=keys, expire_date__gt=now).values_list(
-        "session_key", "session_data"
-    )  # no model instance per session
+    return Session.objects.filter(
+        **{f"session_key__{lookup}": keys}, expire_date__gt=now
+    ).values_list("session_key", "session_data")  # no model instance per session
 
 
 def _live_sessions(keys: Iterable[str]) -> dict[str, Mapping[str, Any]]:
     """{session key: its decoded data} for those of `keys` that exist and have not expired
     (database sessions), in one query."""
     keys = sorted(keys)
-    rows = _SESSIONS.list(timezone.now(), *keys) if keys else []
+    if len(keys) > _PREPARED_LENGTHS:
+        rows = _sessions(timezone.now(), *keys, lookup="any_of")
+    else:
+        rows = _SESSIONS.list(timezone.now(), *keys) if keys else []
     return {session_key: _decoded(session_data) for session_key, session_data in rows}
 
 
-def _active_users(*user_ids: int) -> Any:
-    return get_user_model().objects.filter(pk__in=user_ids, is_active=True)
+def _active_users(*user_ids: int, lookup: str = "in") -> Any:
+    return get_user_model().objects.filter(**{f"pk__{lookup}": user_ids}, is_active=True)
 
 
-# Read for every write frame and every socket's session check: their SQL is built once.
-_SESSIONS = Prepared(_sessions)
-_ACTIVE_USERS = Prepared(_active_users)
-_ACTIVE_PASSWORDS = Prepared(
-    lambda *user_ids: _active_users(*user_ids).values_list("pk", "password")
-)
+def _active_passwords(*user_ids: int, lookup: str = "in") -> Any:
+    return _active_users(*user_ids, lookup=lookup).values_list("pk", "password")
+
+
+# Read for every write frame and every socket's session check: their SQL is built once,
+# for each number of values up to `_PREPARED_LENGTHS`. Longer lists (the access refresh
+# reads every socket of the process) are one array parameter on PostgreSQL
+# (workspace/lookups.py): one statement for any length, nothing per value to bind.
+_PREPARED_LENGTHS = 32
+_SESSIONS = Prepared(_sessions, shapes=_PREPARED_LENGTHS)
+_ACTIVE_USERS = Prepared(_active_users, shapes=_PREPARED_LENGTHS)
+_ACTIVE_PASSWORDS = Prepared(_active_passwords, shapes=_PREPARED_LENGTHS)
 _ACTIVE_USERS_MFA = Prepared(
     lambda *user_ids: _active_users(*user_ids).annotate(
         **{MFA_WITH_USER_ATTR: mfa_exists(OuterRef("pk"))}

@@ -294,9 +294,11 @@ def delivery_memberships_many(
     space_ids = sorted({space_id for space_id, _ in wanted})
     found: dict[tuple[int, int], Membership] = {}
     for start in range(0, len(user_ids), _MANY_USERS_CHUNK):
+        # Hundreds of ids: each list one array parameter on PostgreSQL (workspace/lookups.py).
         rows = _deliverable(
             Membership.objects.filter(
-                space_id__in=space_ids, user_id__in=user_ids[start : start + _MANY_USERS_CHUNK]
+                space_id__any_of=space_ids,
+                user_id__any_of=user_ids[start : start + _MANY_USERS_CHUNK],
             )
         ).values_list(*_DELIVERY_ATTNAMES)
         for row in rows:

@@ -6,3 +6,6 @@ from django.apps import AppConfig
 class WorkspaceConfig(AppConfig):
     name = "workspace"
     label = "workspace"
+
+    def ready(self) -> None:
+        from workspace import lookups  # noqa: F401 - registers `__any_of` on every field
