@@ -14,8 +14,11 @@ sometimes uploads a small document (one-shot route, age ciphertext from
 `documents.crypto.encrypt`).
 
 Users are added in steps (`--steps`); each step is held for `--hold` seconds, measured
-from when every user has connected and read the history and every request started
-during the ramp has finished (the ramp line prints that wait, "settled in"). A step
+from when every user has connected and read the history, every request started during
+the ramp has finished (the ramp line prints that wait, "settled in"), and `--warmup`
+more seconds have passed at the step's steady pace (default 15; its numbers are printed
+on a "warm-up" line and never judged: a ramp leaves deliveries and refreshes behind for
+a while after its own requests are done). A step
 passes when all of Mattermost's published pass criteria hold over its hold window:
 average request < 100 ms, p99 < 2 s, errors < 0.025 %, CPU < 85 % (the daphne processes'
 share of the machine's cores, from /proc/<pid>/stat). The first failing step ends the
@@ -703,6 +706,7 @@ async def ramp(label: str, topology: Topology, users: list[SimUser], args: argpa
     load = Load(topology.nginx.port, HOST, args, stats, echo=echo)
     steps = [s for s in args.steps if s <= len(users)]
     hold = args.hold if not echo else max(5.0, args.hold * args.baseline_hold_fraction)
+    warmup = args.warmup if not echo else 0.0
     print(f"\n== {label}: steps {steps}, hold {hold:.0f} s each, post every "
           f"{load.interval:.0f} s per user ==", flush=True)
     print(f"{'users':>6} {'reqs':>7} {'errors':>7} {'avg ms':>7} {'p50':>7} {'p95':>7} "
@@ -714,7 +718,7 @@ async def ramp(label: str, topology: Topology, users: list[SimUser], args: argpa
     failed_once = False
     self_pid = os.getpid()
     for target in steps:
-        if time.monotonic() + hold + 15 > deadline:
+        if time.monotonic() + warmup + hold + 15 > deadline:
             print("(time budget reached)", flush=True)
             break
         ramp_start = time.monotonic()
@@ -742,6 +746,18 @@ async def ramp(label: str, topology: Topology, users: list[SimUser], args: argpa
               flush=True)
         if ramp.errors:
             print(f"       ramp errors: {dict(ramp.errors)}", flush=True)
+        if warmup > 0:
+            # The step's users, at their steady pace, before the measured hold: a ramp
+            # leaves the servers busy for a while after its requests have finished
+            # (deliveries catching up, refreshes behind). Printed, never judged.
+            await asyncio.sleep(warmup)
+            warm = stats.reset()
+            warm_avg = (sum(warm.latencies) / len(warm.latencies) * 1000
+                        if warm.latencies else 0.0)
+            print(f"       warm-up {warmup:.0f} s: {warm.requests} requests, "
+                  f"{sum(warm.errors.values())} errors, avg {warm_avg:.1f} ms, "
+                  f"p99 {pct(warm.latencies, 0.99):.0f} ms, delivery p95 "
+                  f"{pct(warm.deliveries, 0.95):.0f} ms", flush=True)
         ports = [d.port for d in topology.daphnes]
         metrics0 = await scrape(ports, HOST) if not echo else {}
         app0, gen0 = cpu_ticks(topology.pids()), cpu_ticks([self_pid])
@@ -823,6 +839,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", default="100,250,500,1000,1500,2000,2500",
                         type=lambda s: [int(x) for x in s.split(",")])
     parser.add_argument("--hold", type=float, default=40, help="seconds measured per step")
+    parser.add_argument("--warmup", type=float, default=15,
+                        help="seconds at each step's users before its hold (printed, not "
+                             "judged); 0 measures from the end of the ramp")
     parser.add_argument("--speedup", type=float, default=2.0,
                         help="post every 60/speedup seconds per user")
     parser.add_argument("--space-size", type=int, default=50)

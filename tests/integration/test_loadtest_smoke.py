@@ -26,7 +26,7 @@ def test_loadtest_smoke(tmp_path: Path) -> None:
     result = subprocess.run(  # noqa: S603 - our own script
         [sys.executable, str(ROOT / "bench" / "loadtest.py"), "--steps", "20", "--hold", "15",
          "--speedup", "15", "--page-rate", "0.3", "--upload-rate", "0.2",
-         "--baseline-hold-fraction", "0.34", "--max-minutes", "3",
+         "--baseline-hold-fraction", "0.34", "--max-minutes", "3", "--warmup", "3",
          "--database-url", database_url(), "--json", str(report)],
         cwd=ROOT, capture_output=True, text=True, timeout=240, check=False,
     )
