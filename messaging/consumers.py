@@ -152,13 +152,6 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         self.session_checked_at = loop.time()
         return True
 
-    async def _touch_session(self) -> None:
-        """Writing over the socket keeps the session alive (at most one write a minute)."""
-        loop = asyncio.get_running_loop()
-        if loop.time() - self.session_touched_at >= SESSION_TOUCH_SECONDS:
-            self.session_touched_at = loop.time()
-            await in_db_thread(handlers.session_touch)(self.session_key)
-
     # --- inbound frames -----------------------------------------------------------
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
@@ -261,16 +254,21 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
     async def _write(self, fn: Any, frame: protocol.Frame) -> None:
         """Check the session, run the write (fresh access check inside), deliver its
         event, then ack."""
+        # Writing over the socket is the user's own activity: it keeps the session alive,
+        # pushed forward in the write's own trip, at most once a minute.
+        loop = asyncio.get_running_loop()
+        touch = loop.time() - self.session_touched_at >= SESSION_TOUCH_SECONDS
         user, result = await in_db_thread(handlers.checked_write)(
-            fn, (self.session_key, self.user_id), frame
+            fn, (self.session_key, self.user_id), frame, touch=touch
         )
         if user is None:
             await self._close(CLOSE_UNAUTHENTICATED)
             return
+        if touch:
+            self.session_touched_at = loop.time()
         self.user = user
-        self.session_checked_at = asyncio.get_running_loop().time()
+        self.session_checked_at = loop.time()
         own = result.pop(handlers.OWN_EVENT, None)
-        await self._touch_session()  # the user's own activity (at most a write a minute)
         if frame.space_id in self.scanned:
             # The writer sees its own event at once: straight from the write when it is the
             # next one this socket has to deliver, else by reading. A post's seq has

@@ -50,20 +50,29 @@ def in_frame(
 
 
 def checked_write(
-    fn: Callable[[Any, Frame], Any], session: tuple[str | None, int], frame: Frame
+    fn: Callable[[Any, Frame], Any],
+    session: tuple[str | None, int],
+    frame: Frame,
+    *,
+    touch: bool = False,
 ) -> tuple[Any | None, Any]:
     """The socket's session check and a write frame, in one trip to a database thread.
 
     Returns (the fresh user, the handler's result), or (None, None) without writing when
     the session no longer holds (`session_users`: logout, ended, expired, password
     changed, account disabled): the same check every other frame gets first, in order.
+    `touch`: after the write, push the session's idle expiry forward (`session_touch`)
+    in the same trip; a post a minute made it a second trip on almost every post.
     """
     user = session_users(None, [session], with_mfa=True)[0]
     if user is None:
         return None, None
     # The MFA check came with the user row, in this call: it stays with this frame only.
     mfa = user.__dict__.pop(MFA_WITH_USER_ATTR, None)
-    return user, in_frame(fn, user, frame, mfa=mfa)
+    result = in_frame(fn, user, frame, mfa=mfa)
+    if touch:
+        session_touch(session[0])
+    return user, result
 
 
 def display_name(user: Any) -> str:

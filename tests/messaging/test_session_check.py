@@ -121,3 +121,27 @@ def test_a_post_frame_after_the_last_authenticator_went_is_refused_unwritten(roo
     with pytest.raises(PermissionDenied):
         handlers.checked_write(handlers.post, (key, user.pk), _post_frame(room, "without"))
     assert Message.objects.count() == before
+
+
+def test_a_write_frame_can_push_the_session_forward_in_the_same_trip(room):
+    """The socket's once-a-minute session touch rides on a write frame's own database
+    call: one more statement (the expiry UPDATE), no second trip."""
+    from django.conf import settings
+    from django.contrib.sessions.models import Session
+    from django.utils import timezone
+
+    from messaging import handlers
+
+    user = room["users"]["open"]
+    key = _login(user)
+    handlers.checked_write(handlers.post, (key, user.pk), _post_frame(room, "warm-up"))
+    soon = timezone.now() + timezone.timedelta(seconds=30)
+    Session.objects.filter(session_key=key).update(expire_date=soon)
+    with CaptureQueriesContext(connection) as queries:
+        fresh, _ = handlers.checked_write(
+            handlers.post, (key, user.pk), _post_frame(room, "touched"), touch=True
+        )
+    assert fresh.pk == user.pk
+    assert len(queries) == POST_FRAME_QUERIES + 1
+    expiry = Session.objects.get(session_key=key).expire_date
+    assert (expiry - soon).total_seconds() > settings.SESSION_COOKIE_AGE - 120
