@@ -69,29 +69,37 @@ NCPU = os.cpu_count() or 1
 
 @dataclass
 class Window:
-    """Samples of one measured window."""
+    """Samples of one measured window: every request's and every delivery's (seconds into
+    the window when it finished, seconds it took), so the slow ones can be told apart as
+    spread over the window or bunched (a ramp's aftermath, a stall)."""
 
-    latencies: list[float] = field(default_factory=list)  # seconds, every request
     by_kind: dict[str, list[float]] = field(default_factory=dict)
     errors: dict[str, int] = field(default_factory=dict)
     requests: int = 0
-    deliveries: list[float] = field(default_factory=list)  # post committed -> received
     started: float = field(default_factory=time.monotonic)
-    # (seconds into the window when it finished, latency) of every request: whether the
-    # slow ones are spread over the window or bunched (a ramp's aftermath, a stall).
-    timeline: list[tuple[float, float]] = field(default_factory=list)
+    timeline: list[tuple[float, float]] = field(default_factory=list)  # requests
+    delivery_timeline: list[tuple[float, float]] = field(default_factory=list)  # posts
+
+    @property
+    def latencies(self) -> list[float]:  # seconds, every request that succeeded
+        return [seconds for _, seconds in self.timeline]
+
+    @property
+    def deliveries(self) -> list[float]:  # post committed -> received
+        return [seconds for _, seconds in self.delivery_timeline]
 
     def ok(self, kind: str, seconds: float) -> None:
         self.requests += 1
-        self.latencies.append(seconds)
         self.by_kind.setdefault(kind, []).append(seconds)
         self.timeline.append((time.monotonic() - self.started, seconds))
 
-    delivery_timeline: list[tuple[float, float]] = field(default_factory=list)
-
     def delivered(self, seconds: float) -> None:
-        self.deliveries.append(seconds)
         self.delivery_timeline.append((time.monotonic() - self.started, seconds))
+
+    def fail(self, kind: str, why: str) -> None:
+        self.requests += 1
+        key = f"{kind}:{why}"
+        self.errors[key] = self.errors.get(key, 0) + 1
 
     @staticmethod
     def by_slice(timeline: list[tuple[float, float]], p: float,
@@ -101,11 +109,6 @@ class Window:
         for at, seconds in timeline:
             slices.setdefault(int(at // slice_seconds), []).append(seconds)
         return [pct(slices.get(i, []), p) for i in range(max(slices, default=-1) + 1)]
-
-    def fail(self, kind: str, why: str) -> None:
-        self.requests += 1
-        key = f"{kind}:{why}"
-        self.errors[key] = self.errors.get(key, 0) + 1
 
 
 class Stats:
@@ -297,27 +300,27 @@ def server_report(before: dict[str, float], after: dict[str, float], seconds: fl
         return sum(value - before.get(series, 0.0) for series, value in after.items()
                    if series.split("{", 1)[0] == name and all(w in series for w in wanted))
 
+    def ms_per(total: str, count: str, **labels: str) -> float:
+        n = delta(count, **labels)
+        return 1000 * delta(total, **labels) / n if n else 0.0
+
     def per_call(name: str, **labels: str) -> float:
-        calls = delta("db_thread_calls_total", **labels)
-        return 1000 * delta(name, **labels) / calls if calls else 0.0
+        return ms_per(name, "db_thread_calls_total", **labels)
 
     def labels_of(name: str, label: str) -> list[str]:
         return sorted({series.split(f'{label}="', 1)[1].split('"', 1)[0] for series in after
                        if series.startswith(name + "{") and f'{label}="' in series})
 
-    probes = delta("event_loop_probes_total")
-    requests = delta("http_requests_total")
     functions = labels_of("db_thread_calls_total", "fn")
     return {
         "gc_ms_per_s": 1000 * delta("process_gc_pause_seconds_total") / seconds / processes,
         "gc_full": delta("process_gc_collections_total", generation="2"),
-        "loop_lag_ms": 1000 * delta("event_loop_lag_seconds_total") / probes if probes else 0.0,
+        "loop_lag_ms": ms_per("event_loop_lag_seconds_total", "event_loop_probes_total"),
         "loop_stalls": delta("event_loop_stalls_total"),
         "loop_long_stalls": delta("event_loop_long_stalls_total"),
         "handlers": {
             kind: {"n": delta("ws_handlers_total", type=kind),
-                   "ms": (1000 * delta("ws_handler_seconds_total", type=kind)
-                          / max(1.0, delta("ws_handlers_total", type=kind))),
+                   "ms": ms_per("ws_handler_seconds_total", "ws_handlers_total", type=kind),
                    "slow": delta("ws_handlers_slow_total", type=kind)}
             for kind in labels_of("ws_handlers_total", "type")},
         "db_calls": delta("db_thread_calls_total", pool="ws-db"),
@@ -329,8 +332,7 @@ def server_report(before: dict[str, float], after: dict[str, float], seconds: fl
             for fn in functions},
         "refreshes": delta("db_thread_calls_total", pool="ws-refresh"),
         "refresh_ms": per_call("db_thread_run_seconds_total", pool="ws-refresh"),
-        "http_wait_ms": (1000 * delta("http_request_wait_seconds_total") / requests
-                         if requests else 0.0),
+        "http_wait_ms": ms_per("http_request_wait_seconds_total", "http_requests_total"),
     }
 
 

@@ -72,14 +72,14 @@ def _close_own(barrier: threading.Barrier) -> None:
     connections.close_all()
 
 
-def _timed(pool: str, fn: Callable[..., Any], queued: float, *args: Any, **kwargs: Any) -> Any:
+def _timed(
+    pool: str, name: str, fn: Callable[..., Any], queued: float, *args: Any, **kwargs: Any
+) -> Any:
     started = time.perf_counter()
     try:
         return _on_own_connection(fn, *args, **kwargs)
     finally:
-        runtime_metrics.db_thread_call(
-            pool, getattr(fn, "__name__", "?"), queued, started, time.perf_counter()
-        )
+        runtime_metrics.db_thread_call(pool, name, queued, started, time.perf_counter())
 
 
 def _on_own_connection(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
@@ -108,9 +108,8 @@ def in_db_thread(
 ) -> Callable[..., Awaitable[Any]]:
     """Like `database_sync_to_async(fn)`, on the sockets' own threads; `own`: on a
     thread of that name of its own instead (one, with its own connection)."""
-    pool = own or "ws-db"
     call = SyncToAsync(
-        functools.partial(_timed, pool, fn),
+        functools.partial(_timed, own or "ws-db", getattr(fn, "__name__", "?"), fn),
         thread_sensitive=False,
         executor=_executor(db_threads()) if own is None else _executor(1, own),
     )
