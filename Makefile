@@ -56,7 +56,7 @@ bench: install
 	$(PY) bench/run.py
 
 # Ramp simulated users (2 daphne + nginx + PostgreSQL + a private Redis) until one of
-# Mattermost's pass criteria breaks; <= 10 minutes. Needs nginx, redis-server, PostgreSQL.
+# Mattermost's pass criteria breaks; <= 20 minutes. Needs nginx, redis-server, PostgreSQL.
 # LOADTEST_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/workspace_loadtest).
 loadtest: install
 	$(PY) bench/loadtest.py $(LOADTEST_ARGS)

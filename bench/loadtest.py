@@ -28,9 +28,9 @@ The baseline, in the same run: a bare Channels echo consumer (`bench/echo_asgi.p
 as many daphne processes behind the same nginx config, driven with the same users and
 steps (socket + one echoed frame per post interval; no HTTP, no database).
 
-    .venv/bin/python bench/loadtest.py --steps 200,500,1000,1500,2000 --hold 40 --speedup 2
+    .venv/bin/python bench/loadtest.py --steps 1000,2000,3000 --hold 40 --speedup 2
 
-Bounded: at most `--max-minutes` in total (default 10), at most max(--steps) users.
+Bounded: at most `--max-minutes` in total (default 20), at most max(--steps) users.
 """
 
 from __future__ import annotations
@@ -838,14 +838,15 @@ def raise_fd_limit() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--steps", default="100,250,500,1000,1500,2000,2500",
+    parser.add_argument("--steps", default="250,500,1000,1500,2000,2500,3000",
                         type=lambda s: [int(x) for x in s.split(",")])
-    parser.add_argument("--hold", type=float, default=40, help="seconds measured per step")
+    parser.add_argument("--hold", type=float, default=30, help="seconds measured per step")
     parser.add_argument("--warmup", type=float, default=15,
                         help="seconds at each step's users before its hold (printed, not "
                              "judged); 0 measures from the end of the ramp")
-    parser.add_argument("--speedup", type=float, default=2.0,
-                        help="post every 60/speedup seconds per user")
+    parser.add_argument("--speedup", type=float, default=1.0,
+                        help="post every 60/speedup seconds per user (1: the issue's "
+                             "load model, a post a minute)")
     parser.add_argument("--space-size", type=int, default=50)
     parser.add_argument("--daphnes", type=int, default=NCPU)
     parser.add_argument("--page-rate", type=float, default=0.2,
@@ -863,7 +864,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep-going", action="store_true",
                         help="measure the remaining steps after the first failure")
     parser.add_argument("--baseline-hold-fraction", type=float, default=0.5)
-    parser.add_argument("--max-minutes", type=float, default=10)
+    parser.add_argument("--max-minutes", type=float, default=20)
     parser.add_argument("--json", default="", help="also write the results here")
     parser.add_argument("--db-pool", type=int, default=24,
                         help="WORKSPACE_DB_POOL_SIZE of the daphne processes (0: no pool)")
