@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import threading
 import time
 from typing import Any
 
@@ -152,3 +153,20 @@ def test_consumer_handlers_are_counted_by_type_and_the_slow_ones_apart():
     assert _value('ws_handler_seconds_total{type="space.event"}') == pytest.approx(1.504)
     assert _value('ws_handlers_slow_total{type="space.event"}') == 1
     assert _value('ws_handlers_slow_total{type="websocket.receive"}') == 0
+
+
+def test_a_collection_while_the_metrics_lock_is_held_does_not_hang():
+    """The collector's callback runs inside whatever allocation set the collection off, in
+    that thread. A scrape copying the series under metrics' lock set one off, the callback
+    waited for that same lock, and the daphne process hung for good (CI, 2026-12-01)."""
+    runtime_metrics.time_gc()
+    done = threading.Event()
+
+    def collect_holding_the_lock() -> None:
+        with metrics._lock:
+            gc.collect()
+        done.set()
+
+    threading.Thread(target=collect_holding_the_lock, daemon=True).start()
+    assert done.wait(10), "a collection under the metrics lock deadlocked"
+    assert _value('process_gc_collections_total{generation="2"}') >= 1

@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 import re
 import threading
+from collections.abc import Callable
 
 _NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
 _LABEL = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
@@ -54,8 +55,12 @@ HELP: dict[str, str] = {
 }
 
 LabelSet = tuple[tuple[str, str], ...]
+Series = dict[str, dict[LabelSet, float]]
 
 _lock = threading.Lock()
+# Functions whose series are read at scrape time, outside `_lock`: for numbers kept where
+# taking the lock could deadlock (the collector's callback, workspace/runtime_metrics.py).
+_collectors: list[Callable[[], Series]] = []
 _values: dict[str, dict[LabelSet, float]] = {}
 
 
@@ -101,6 +106,11 @@ def render() -> str:
     """All series in the Prometheus text format (version 0.0.4); known names appear at 0."""
     with _lock:
         snapshot = {name: dict(series) for name, series in _values.items()}
+    for collect in _collectors:
+        for name, series in collect().items():
+            into = snapshot.setdefault(name, {})
+            for labelset, value in series.items():
+                into[labelset] = into.get(labelset, 0) + value
     lines: list[str] = []
     for name in sorted(set(snapshot) | set(HELP)):
         if name in HELP:
@@ -114,6 +124,12 @@ def render() -> str:
             else:
                 lines.append(f"{name} {_number(value)}")
     return "\n".join(lines) + "\n"
+
+
+def register_collector(collect: Callable[[], Series]) -> None:
+    """Add `collect()`'s series to every scrape (once, however often it is registered)."""
+    if collect not in _collectors:
+        _collectors.append(collect)
 
 
 def reset() -> None:

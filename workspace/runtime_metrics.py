@@ -48,21 +48,39 @@ _gc_started: list[float] = []
 _probed_loops: weakref.WeakSet[asyncio.AbstractEventLoop] = weakref.WeakSet()
 
 
+# The collector's pauses and runs by generation. Its callback runs inside whatever
+# allocation set the collection off, in that thread, which may be holding metrics' lock
+# (a scrape copying the series did, and the process hung for good): so the callback takes
+# no lock; and it only replaces items of lists made up front, so a scrape it interrupts
+# never sees one change size. Collections never overlap; a scrape reads these through a
+# collector (metrics.register_collector).
+_gc_pause_seconds = [0.0] * len(gc.get_threshold())
+_gc_collections = [0] * len(gc.get_threshold())
+
+
 def _on_gc(phase: str, info: dict[str, Any]) -> None:
     if phase == "start":
         _gc_started[:] = [time.perf_counter()]
     elif _gc_started:
         generation = info.get("generation", 0)
-        metrics.inc(
-            "process_gc_pause_seconds_total",
-            time.perf_counter() - _gc_started.pop(),
-            generation=generation,
-        )
-        metrics.inc("process_gc_collections_total", generation=generation)
+        _gc_pause_seconds[generation] += time.perf_counter() - _gc_started.pop()
+        _gc_collections[generation] += 1
+
+
+def _gc_series() -> metrics.Series:
+    return {
+        "process_gc_pause_seconds_total": {
+            (("generation", str(g)),): v for g, v in enumerate(_gc_pause_seconds)
+        },
+        "process_gc_collections_total": {
+            (("generation", str(g)),): n for g, n in enumerate(_gc_collections)
+        },
+    }
 
 
 def time_gc() -> None:
     """Time the collector's pauses (once per process; calling again changes nothing)."""
+    metrics.register_collector(_gc_series)
     if _on_gc not in gc.callbacks:
         gc.callbacks.append(_on_gc)
 
