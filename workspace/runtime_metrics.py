@@ -68,13 +68,12 @@ def _on_gc(phase: str, info: dict[str, Any]) -> None:
 
 
 def _gc_series() -> metrics.Series:
+    def by_generation(values: list[Any]) -> dict[metrics.LabelSet, float]:
+        return {(("generation", str(g)),): v for g, v in enumerate(values)}
+
     return {
-        "process_gc_pause_seconds_total": {
-            (("generation", str(g)),): v for g, v in enumerate(_gc_pause_seconds)
-        },
-        "process_gc_collections_total": {
-            (("generation", str(g)),): n for g, n in enumerate(_gc_collections)
-        },
+        "process_gc_pause_seconds_total": by_generation(_gc_pause_seconds),
+        "process_gc_collections_total": by_generation(_gc_collections),
     }
 
 
