@@ -138,7 +138,18 @@ def _check_user_rate(user_id: int) -> None:
 
 
 def _count_write(key: str) -> int:
-    """Increment first: one cache call (not add + incr) for every write but a minute's first."""
+    """Count one write under `key` (kept two minutes) and return the count so far."""
+    client = _redis_client()
+    if client is not None:
+        # One round trip: create the key if it is missing, then increment it. Django's
+        # `incr` is two (EXISTS, then INCRBY), and a minute's first write took four.
+        full_key = cache.make_and_validate_key(key)
+        pipe = client.pipeline(transaction=False)
+        pipe.set(full_key, 0, ex=120, nx=True)
+        pipe.incr(full_key)
+        return int(pipe.execute()[1])
+    # Any other cache: increment first, one call (not add + incr) for every write but a
+    # minute's first.
     try:
         return cache.incr(key)
     except ValueError:  # the minute's first write, or the key was evicted
@@ -149,6 +160,31 @@ def _count_write(key: str) -> int:
     except ValueError:  # evicted between add and incr
         cache.set(key, 1, timeout=120)
         return 1
+
+
+_redis_clients: dict[str, Any] = {}
+
+
+def _redis_client() -> Any | None:
+    """A Redis client for the default cache's server, when that cache is Django's Redis
+    cache on one server; else None. The counter's keys are the cache's own
+    (`make_and_validate_key`), so the cache reads and clears them as ever."""
+    from django.conf import settings
+
+    config = settings.CACHES.get("default", {})
+    location = config.get("LOCATION")
+    if (
+        config.get("BACKEND") != "django.core.cache.backends.redis.RedisCache"
+        or not isinstance(location, str)
+        or "," in location
+    ):
+        return None
+    client = _redis_clients.get(location)
+    if client is None:
+        import redis
+
+        client = _redis_clients.setdefault(location, redis.Redis.from_url(location))
+    return client
 
 
 def _clean_body(body: Any) -> str:
@@ -348,14 +384,17 @@ def message_post(
     client_id: Any = None,
     acting_user: Any,
 ) -> Message:
-    """Post a message; a retry with the same client_id returns the stored message."""
+    """Post a message; a retry with the same client_id returns the stored message.
+
+    A retry is found by the (author, client_id) constraint, not by a read before the
+    write: every post would pay that read for the rare retry. The retry's transaction is
+    refused and rolled back, its seq with it, and the stored message is returned. So a
+    retry is checked and counted like the first attempt was.
+    """
     client_uuid = _clean_client_id(client_id) if client_id is not None else uuid.uuid4()
     membership = access_space(acting_user, space.pk, action=Action.POST)
     if topic.space_id != space.pk:
         raise PermissionDenied
-    existing = _existing_post(acting_user, client_uuid, space)
-    if existing is not None:
-        return existing
     body = _clean_body(body)
     level = _clean_level(level, clearance_in_effect(membership))
     tlp = _clean_tlp(tlp)
@@ -377,16 +416,16 @@ def message_post(
             acting_user=acting_user,
         )
     except IntegrityError:
-        # The same client_id was stored by another connection after the lookup above (in
-        # this space or another): the (author, client_id) constraint refused this one, and
-        # its transaction, seq included, was rolled back.
+        # The same client_id is stored already (a retry, from this connection or another,
+        # in this space or another): the (author, client_id) constraint refused this one,
+        # and its transaction, seq included, was rolled back.
         existing = _existing_post(acting_user, client_uuid, space)
         if existing is None:
             raise
         return existing
 
 
-# Read on every post (is it a retry?): its SQL is built once (workspace/prepared.py).
+# Read when a post is refused as a retry: its SQL is built once (workspace/prepared.py).
 _POST_BY_CLIENT_ID = Prepared(
     lambda author_id, client_uuid: Message.objects.filter(
         author_id=author_id, client_id=client_uuid

@@ -19,6 +19,7 @@ A name ending in `_total` is a counter and only goes up; any other name is a gau
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 import threading
@@ -75,13 +76,21 @@ def _labelset(labels: dict[str, object]) -> LabelSet:
     return tuple(sorted((key, str(value)) for key, value in labels.items()))
 
 
-def inc(name: str, value: float = 1, **labels: object) -> None:
-    """Add `value` to the series `name{labels}`; counters refuse a negative value."""
+@functools.lru_cache(maxsize=4096)
+def _checked_key(name: str, labels: tuple[tuple[str, str], ...]) -> LabelSet:
+    """The series key of `name{labels}`, once both are checked. Kept per name and labels:
+    a socket handler counts every channel message it handles, and checking the same
+    names again was most of the cost of counting."""
     if not _NAME.match(name):
         raise ValueError(f"invalid metric name {name!r}")
+    return _labelset(dict(labels))
+
+
+def inc(name: str, value: float = 1, **labels: object) -> None:
+    """Add `value` to the series `name{labels}`; counters refuse a negative value."""
+    key = _checked_key(name, tuple([(k, str(v)) for k, v in labels.items()]))
     if not math.isfinite(value) or (value < 0 and _is_counter(name)):
         raise ValueError(f"{name} cannot change by {value!r}")
-    key = _labelset(labels)
     with _lock:
         series = _values.setdefault(name, {})
         if key not in series and len(series) >= MAX_SERIES_PER_METRIC:

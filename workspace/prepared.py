@@ -29,6 +29,7 @@ SQL depends on (a slice's bounds), and keys the statement by it.
 from __future__ import annotations
 
 import copy
+import functools
 import threading
 import uuid
 from collections.abc import Callable, Hashable
@@ -120,10 +121,12 @@ class _Run:
     def __init__(self, statement: _Statement, alias: str, params: list[Any]) -> None:
         built = statement.queryset
         compiler = copy.copy(statement.compiler)
-        compiler.connection = connections[alias]  # this thread's connection
+        connection = connections[alias]  # this thread's connection
+        compiler.connection = connection
         compiler.using = alias
         sql = statement.sql
         compiler.as_sql = lambda *args, **kwargs: (sql, params)
+        compiler.get_converters = functools.partial(_converters, statement, compiler, connection)
         self.model, self.db, self._fields = built.model, alias, built._fields
         self.query = _Query(built.query, compiler)
 
@@ -207,6 +210,30 @@ class Prepared:
         # compiling thread's connection open after that thread has gone.
         compiler.connection = None
         return _Statement(sql, tuple(params), tuple(slots), queryset, compiler)
+
+
+_own = threading.local()  # {(statement id, column ids): (statement, connection, converters)}
+
+
+def _converters(
+    statement: _Statement, compiler: Any, connection: Any, expressions: list[Any]
+) -> dict[int, Any]:
+    """The compiler's converters for the statement's columns, worked out once per thread:
+    they depend only on the columns and the backend (Django asks every field and the
+    backend again for every run, a quarter of a short read's cost). Kept per thread, as
+    the backend's converters belong to that thread's connection."""
+    kept = getattr(_own, "converters", None)
+    if kept is None:
+        kept = _own.converters = {}
+    key = (id(statement), *map(id, expressions))
+    found = kept.get(key)
+    if found is not None and found[0] is statement and found[1] is connection:
+        return found[2]
+    converters = type(compiler).get_converters(compiler, expressions)
+    # The statement is kept with its answer: its id, and those of its columns (which it
+    # holds), cannot name another object meanwhile.
+    kept[key] = (statement, connection, converters)
+    return converters
 
 
 def _same(param: Any, bound: Any) -> bool:

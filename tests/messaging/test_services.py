@@ -175,30 +175,25 @@ def test_client_id_is_per_author_and_not_reusable_across_spaces(room):
     assert Message.objects.count() == 2
 
 
-def test_a_retry_that_races_past_the_first_lookup_is_stored_once(room, monkeypatch):
-    """Another connection stores the same client_id after message_post's first lookup
-    (the lookup saw nothing): the (author, client_id) constraint refuses the second row,
-    its transaction gives the seq back, and the stored message is returned."""
+def test_a_retry_is_refused_by_the_constraint_and_gives_its_seq_back(room):
+    """A retry is found by the (author, client_id) constraint, not by a read before the
+    write: the second row is refused, its transaction gives the seq back, and the stored
+    message is returned."""
     stored = post(room, "open", "once")
     head = selectors.space_head(space_id=room["space"].pk)
-    lookup = services._existing_post
-    calls = []
-
-    def first_lookup_misses(*args):
-        calls.append(args)
-        return None if len(calls) == 1 else lookup(*args)
-
-    monkeypatch.setattr(services, "_existing_post", first_lookup_misses)
     again = services.message_post(
         space=room["space"], topic=room["topic"], body="once", level=0, tlp=TLP.GREEN,
         client_id=stored.client_id, acting_user=room["users"]["open"])
-    assert again.pk == stored.pk and again.idempotent_replay and len(calls) == 2
+    assert again.pk == stored.pk and again.idempotent_replay
+    assert not hasattr(again, "new_event")  # nothing to deliver: no event was stored
     assert Message.objects.count() == 1
     assert selectors.space_head(space_id=room["space"].pk) == head
-    # the same race from another space is still refused as a reused id
+    # the next post takes the next seq: no hole where the retry was refused
+    after = post(room, "open", "next")
+    assert after.seq == head + 1
+    # the same id from another space is refused as a reused id
     membership_set(space=room["other_space"], user=room["users"]["open"], clearance=0,
                    acting_user=room["admin"])
-    calls.clear()
     with pytest.raises(ValidationError) as excinfo:
         services.message_post(
             space=room["other_space"], topic=room["other_topic"], body="x", level=0,
@@ -417,3 +412,30 @@ def test_per_user_write_rate_is_limited(room, settings):
     with pytest.raises(ValidationError) as excinfo:
         post(room, "open")
     assert _codes(excinfo) == "rate_limited"
+
+
+@pytest.mark.redis
+def test_the_write_counter_on_redis_takes_one_round_trip_and_expires(settings, monkeypatch):
+    """On Django's Redis cache, counting a write is one round trip (create the key if it is
+    missing, then increment), and the count is the cache's own key, kept two minutes."""
+    import redis
+    from django.core.cache import cache
+
+    assert settings.CACHES["default"]["BACKEND"].endswith("RedisCache")
+    sends = []
+    real_send = redis.connection.Connection.send_packed_command
+
+    def counted(self, command, *args, **kwargs):
+        sends.append(command)
+        return real_send(self, command, *args, **kwargs)
+
+    monkeypatch.setattr(redis.connection.Connection, "send_packed_command", counted)
+    key = f"messaging:writes:test:{uuid.uuid4().hex}"
+    assert [services._count_write(key) for _ in range(3)] == [1, 2, 3]
+    assert len(sends) == 3  # one per write
+    monkeypatch.setattr(redis.connection.Connection, "send_packed_command", real_send)
+    assert cache.get(key) == 3  # the cache reads it under its own prefix
+    ttl = services._redis_client().ttl(cache.make_and_validate_key(key))
+    assert 0 < ttl <= 120
+    cache.delete(key)
+    assert services._count_write(key) == 1  # gone (evicted, expired): counting starts again
