@@ -3,7 +3,9 @@
 One post in a space with N connected members, timed from the send until the last member
 that may see it has the `event` frame, against a bare Channels broadcast consumer
 (`bench/broadcast_asgi.py`: `group_send` on channels_redis, no auth, no database) on the
-same topology in the same run. Both run as the load test starts them (bench/loadtest.py):
+same topology in the same run, and against a "floor": that consumer plus one row inserted
+and committed in PostgreSQL before each broadcast (`floor_application`), the least a
+stored-before-sent event costs on this database; "vs floor" is ours against it. Both run as the load test starts them (bench/loadtest.py):
 `--daphnes` daphne processes (default 2) behind deploy/nginx.conf (TLS swapped for a plain
 listen, tests/integration/topology.py), a private redis-server, and for the workspace
 PostgreSQL (`--database-url`, default a dedicated `workspace_fanout_bench` database,
@@ -351,12 +353,17 @@ def main(argv: list[str] | None = None) -> int:
         settings.MEDIA_ROOT = str(workdir / "media")  # the daphne processes inherit it
         # The baseline's own Redis database, so its group never meets the workspace's keys.
         os.environ["BROADCAST_REDIS_URL"] = redis_url.rsplit("/", 1)[0] + "/1"
-        for name in ("bare", "app"):
+        os.environ["BROADCAST_FLOOR_DATABASE_URL"] = args.database_url
+        for name in ("bare", "floor", "app"):
             (workdir / name).mkdir(mode=0o755)
         bare = Topology(workdir / "bare", args.daphnes, redis_url,
                         "bench.broadcast_asgi:application")
         topologies.append(bare)
         bare.start()
+        floor = Topology(workdir / "floor", args.daphnes, redis_url,
+                         "bench.broadcast_asgi:floor_application")
+        topologies.append(floor)
+        floor.start()
         app = Topology(workdir / "app", args.daphnes, redis_url, "workspace",
                        extra_settings=WORKSPACE_OVERRIDES + "".join(
                            f"{item.split('=', 1)[0]} = {item.split('=', 1)[1]}\n"
@@ -378,16 +385,19 @@ def main(argv: list[str] | None = None) -> int:
             base = asyncio.run(measure(bare, size, args.rounds, cookies=[None] * size,
                                        workspace=False, post=None, timeout=args.timeout,
                                        grace=args.grace, direct=args.via == "direct"))
+            least = asyncio.run(measure(floor, size, args.rounds, cookies=[None] * size,
+                                        workspace=False, post=None, timeout=args.timeout,
+                                        grace=args.grace, direct=args.via == "direct"))
             ours = asyncio.run(measure(app, size, args.rounds,
                                        cookies=[u.cookie for u in users], workspace=True,
                                        post=post, timeout=args.timeout, grace=args.grace,
                                        direct=args.via == "direct"))
-            rows.append((size, base, ours))
+            rows.append((size, base, least, ours))
             print(f"  {size} members: users built in {built:.0f} s, measured in "
                   f"{time.monotonic() - t0 - built:.0f} s; sockets per daphne: bare "
                   f"{_held(base)} ({base.via}), ours {_held(ours)} ({ours.via}); load average "
                   f"{Path('/proc/loadavg').read_text().split()[0]}", flush=True)
-            for label, r in (("bare", base), ("ours", ours)):
+            for label, r in (("bare", base), ("floor", least), ("ours", ours)):
                 if r.timeouts or r.closed or r.errors:
                     print(f"    {label}: {r.timeouts} rounds timed out, {r.closed} sockets "
                           f"closed by the server, errors {r.errors[:3]}", flush=True)
@@ -400,14 +410,19 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(workdir, ignore_errors=True)
 
     print(f"\n{'members':>8} | {'bare p50':>8} {'p95':>7} {'p99':>7} | "
-          f"{'ours p50':>8} {'p95':>7} {'p99':>7} | {'p95 ratio':>9} | "
+          f"{'floor p50':>9} {'p95':>7} | "
+          f"{'ours p50':>8} {'p95':>7} {'p99':>7} | {'p95 ratio':>9} | {'vs floor':>8} | "
           f"{'lost/dup bare':>13} {'ours':>6}")
     broken = False
-    for size, base, ours in rows:
-        ratio = ours.pct(0.95) / base.pct(0.95) if base.samples and ours.samples else float("nan")
+    for size, base, least, ours in rows:
+        ratio, vs_floor = (
+            ours.pct(0.95) / other.pct(0.95) if other.samples and ours.samples else float("nan")
+            for other in (base, least)
+        )
         print(f"{size:>8} | {base.pct(0.5):8.1f} {base.pct(0.95):7.1f} {base.pct(0.99):7.1f} | "
+              f"{least.pct(0.5):9.1f} {least.pct(0.95):7.1f} | "
               f"{ours.pct(0.5):8.1f} {ours.pct(0.95):7.1f} {ours.pct(0.99):7.1f} | "
-              f"{ratio:8.2f}x | {f'{base.lost}/{base.duplicated}':>13} "
+              f"{ratio:8.2f}x | {vs_floor:7.2f}x | {f'{base.lost}/{base.duplicated}':>13} "
               f"{f'{ours.lost}/{ours.duplicated}':>6}")
         broken |= bool(ours.lost or ours.duplicated)
     expected = sum(size * args.rounds for size in args.sizes)

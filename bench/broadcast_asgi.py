@@ -5,7 +5,12 @@
 
 Every WebSocket joins one group on connect; each text frame it receives is sent to that
 group (`group_send`), so every connected socket, in every daphne process sharing the
-Redis, gets it once. No auth, no sessions, no database. The channel layer is configured
+Redis, gets it once. No auth, no sessions, no database.
+
+`floor_application` is the same consumer plus the one thing a stored-before-sent event
+cannot skip: a durable write to PostgreSQL (`BROADCAST_FLOOR_DATABASE_URL`), one row
+inserted and committed before the broadcast, on one asyncio connection per process
+(no thread hop, one round trip). What the workspace adds beyond this is its own cost. The channel layer is configured
 like the workspace's (`workspace/settings.py`: the same layer, socket_timeout 15).
 bench/bench_fanout_redis.py runs it behind deploy/nginx.conf on two daphne processes.
 """
@@ -36,6 +41,36 @@ class BroadcastConsumer(AsyncWebsocketConsumer):
 
     async def disconnect(self, code: int) -> None:
         await self.channel_layer.group_discard(GROUP, self.channel_name)
+
+
+class FloorConsumer(BroadcastConsumer):
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if text_data is not None:
+            await _durable_write(text_data)
+            await self.channel_layer.group_send(GROUP, {"type": "broadcast", "text": text_data})
+
+
+_floor: dict[str, Any] = {}
+
+
+async def _durable_write(text: str) -> None:
+    """INSERT one row and commit it (autocommit: one round trip, with its WAL flush)."""
+    import asyncio
+
+    import psycopg
+
+    if "lock" not in _floor:
+        _floor["lock"] = asyncio.Lock()
+    async with _floor["lock"]:  # one connection per process: one statement at a time
+        if "conn" not in _floor:
+            conn = await psycopg.AsyncConnection.connect(
+                os.environ["BROADCAST_FLOOR_DATABASE_URL"], autocommit=True
+            )
+            await conn.execute(
+                "CREATE TABLE IF NOT EXISTS bench_floor (id bigserial PRIMARY KEY, body text)"
+            )
+            _floor["conn"] = conn
+        await _floor["conn"].execute("INSERT INTO bench_floor (body) VALUES (%s)", [text])
 
 
 async def plain_http(scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -69,4 +104,8 @@ _configure()
 application = ProtocolTypeRouter({
     "http": plain_http,
     "websocket": URLRouter([re_path(r"^.*$", BroadcastConsumer.as_asgi())]),
+})
+floor_application = ProtocolTypeRouter({
+    "http": plain_http,
+    "websocket": URLRouter([re_path(r"^.*$", FloorConsumer.as_asgi())]),
 })
