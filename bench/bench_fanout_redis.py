@@ -5,7 +5,8 @@ that may see it has the `event` frame, against a bare Channels broadcast consume
 (`bench/broadcast_asgi.py`: `group_send` on channels_redis, no auth, no database) on the
 same topology in the same run, and against a "floor": that consumer plus one row inserted
 and committed in PostgreSQL before each broadcast (`floor_application`), the least a
-stored-before-sent event costs on this database; "vs floor" is ours against it. Both run as the load test starts them (bench/loadtest.py):
+stored-before-sent event costs on this database; "vs floor" is ours against it. All
+three run as the load test starts them (bench/loadtest.py):
 `--daphnes` daphne processes (default 2) behind deploy/nginx.conf (TLS swapped for a plain
 listen, tests/integration/topology.py), a private redis-server, and for the workspace
 PostgreSQL (`--database-url`, default a dedicated `workspace_fanout_bench` database,

@@ -10,9 +10,11 @@ Redis, gets it once. No auth, no sessions, no database.
 `floor_application` is the same consumer plus the one thing a stored-before-sent event
 cannot skip: a durable write to PostgreSQL (`BROADCAST_FLOOR_DATABASE_URL`), one row
 inserted and committed before the broadcast, on one asyncio connection per process
-(no thread hop, one round trip). What the workspace adds beyond this is its own cost. The channel layer is configured
-like the workspace's (`workspace/settings.py`: the same layer, socket_timeout 15).
-bench/bench_fanout_redis.py runs it behind deploy/nginx.conf on two daphne processes.
+(no thread hop, one round trip). What the workspace adds beyond this is its own cost.
+
+The channel layer is configured like the workspace's (`workspace/settings.py`: the same
+layer, socket_timeout 15). bench/bench_fanout_redis.py runs it behind deploy/nginx.conf
+on two daphne processes.
 """
 
 from __future__ import annotations

@@ -134,6 +134,15 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # Set per connection at startup, so no query pays a SET round trip for it.
     _options = DATABASES["default"].setdefault("OPTIONS", {})
     _options["options"] = f"{_options.get('options', '')} -c jit=off".strip()
+    # Prepared statements: parameters bound by the server, and a statement run five
+    # times on a connection is prepared there, so PostgreSQL stops parsing and planning
+    # it. Django turns them off by default for poolers; here each connection is the
+    # process's own (the sockets' database threads keep theirs, and run the same dozen
+    # statements for every frame). Planning was about a third of a post frame's time on
+    # PostgreSQL (docs/benchmarks.md). Off for a transaction-mode PgBouncer in between.
+    if env.bool("WORKSPACE_DB_PREPARED_STATEMENTS", default=True):
+        _options.setdefault("server_side_binding", True)
+        _options.setdefault("prepare_threshold", 5)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 # PostgreSQL: requests take their connection from a pool of this many per process
 # (Django's pool, psycopg_pool) instead of opening one each; 0 = no pool. A new
