@@ -79,6 +79,23 @@ def test_labels_are_sorted_so_one_series_is_one_line():
     assert _sample(metrics.render(), 'pairs_total{a="1",b="2"}') == 2
 
 
+def test_label_values_that_compare_equal_stay_separate_series():
+    """Checked keys are kept per name and labels; 1, 1.0 and True are equal in Python
+    but different label values, as they were before the keys were kept."""
+    for value in (1, 1.0, True, 1):
+        metrics.inc("kinds_total", v=value)
+    text = metrics.render()
+    assert _sample(text, 'kinds_total{v="1"}') == 2
+    assert _sample(text, 'kinds_total{v="1.0"}') == 1
+    assert _sample(text, 'kinds_total{v="True"}') == 1
+
+
+def test_an_invalid_name_is_refused_every_time():
+    for _ in range(2):  # a refusal is not kept as an answer
+        with pytest.raises(ValueError):
+            metrics.inc("bad name")
+
+
 @pytest.mark.parametrize(
     "call",
     [

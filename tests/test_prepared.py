@@ -202,3 +202,65 @@ def test_a_prefetching_queryset_runs_as_it_is(members):
                                   "memberships" in r.user._prefetched_objects_cache
                                   for r in rows)
     assert prepared._statements and all(v is None for v in prepared._statements.values())
+
+
+def _counting_converters(monkeypatch):
+    import threading
+
+    from django.db.models.sql.compiler import SQLCompiler
+
+    calls = []
+    real = SQLCompiler.get_converters
+
+    def counted(self, expressions):
+        calls.append(threading.get_ident())
+        return real(self, expressions)
+
+    monkeypatch.setattr(SQLCompiler, "get_converters", counted)
+    return calls
+
+
+def test_converters_are_worked_out_once_and_rows_still_convert(members, monkeypatch):
+    """A prepared run keeps its columns' converters (datetimes here): Django asked every
+    field again at every run. The rows still match the queryset's."""
+    import threading
+
+    _, _, users = members
+    prepared = Prepared(lambda user_id: Membership.objects.filter(user_id=user_id))
+    calls = _counting_converters(monkeypatch)
+    expected = list(Membership.objects.filter(user_id=users[1].pk))
+    calls.clear()
+    for _ in range(3):
+        _same_objects(prepared.list(users[1].pk), expected)
+    assert calls == [threading.get_ident()]  # the first run only
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_another_thread_works_out_its_own_converters(monkeypatch):
+    """The converters belong to a thread's connection: a socket database thread works its
+    own out once, and its rows match the queryset's."""
+    import threading
+
+    space = SpaceFactory()
+    user = UserFactory(mfa=True)
+    membership_set(space=space, user=user, clearance=1, acting_user=UserFactory(mfa=True))
+    prepared = Prepared(lambda user_id: Membership.objects.filter(user_id=user_id))
+    calls = _counting_converters(monkeypatch)
+    expected = list(Membership.objects.filter(user_id=user.pk))
+    calls.clear()
+    _same_objects(prepared.list(user.pk), expected)
+    found = {}
+
+    def elsewhere():
+        try:
+            found["rows"] = [prepared.list(user.pk) for _ in range(2)]
+        finally:
+            connection.close()  # this thread's own connection
+
+    thread = threading.Thread(target=elsewhere)
+    thread.start()
+    thread.join()
+    for rows in found["rows"]:
+        _same_objects(rows, expected)
+    assert len(calls) == 2 and calls[0] != calls[1]  # once here, once there
