@@ -389,7 +389,8 @@ def message_post(
     A retry is found by the (author, client_id) constraint, not by a read before the
     write: every post would pay that read for the rare retry. The retry's transaction is
     refused and rolled back, its seq with it, and the stored message is returned. So a
-    retry is checked and counted like the first attempt was.
+    retry is checked and counted like the first attempt was; over the rate limit, a retry
+    of a stored post still gets its message.
     """
     client_uuid = _clean_client_id(client_id) if client_id is not None else uuid.uuid4()
     membership = access_space(acting_user, space.pk, action=Action.POST)
@@ -402,7 +403,15 @@ def message_post(
         space_id=space.pk, tlp=tlp, level=level, recipients=recipients, author=acting_user
     )
     html = render_markdown(body)
-    _check_user_rate(acting_user.pk)
+    try:
+        _check_user_rate(acting_user.pk)
+    except ValidationError:
+        # Over the limit: a retry of a stored post still gets its message (a client
+        # resending its pending posts after a reconnect is not refused for them).
+        existing = _existing_post(acting_user, client_uuid, space)
+        if existing is None:
+            raise
+        return existing
     try:
         return _message_store(
             space=space,

@@ -414,6 +414,19 @@ def test_per_user_write_rate_is_limited(room, settings):
     assert _codes(excinfo) == "rate_limited"
 
 
+def test_over_the_rate_limit_a_retry_of_a_stored_post_still_gets_its_message(room, settings):
+    settings.MESSAGING_USER_WRITES_PER_MINUTE = 2
+    first = post(room, "open", "stored")
+    post(room, "open")
+    again = services.message_post(
+        space=room["space"], topic=room["topic"], body="stored", level=0, tlp=TLP.GREEN,
+        client_id=first.client_id, acting_user=room["users"]["open"])
+    assert again.pk == first.pk and again.idempotent_replay
+    with pytest.raises(ValidationError) as excinfo:  # a new post is still refused
+        post(room, "open")
+    assert _codes(excinfo) == "rate_limited"
+
+
 @pytest.mark.redis
 def test_the_write_counter_on_redis_takes_one_round_trip_and_expires(settings, monkeypatch):
     """On Django's Redis cache, counting a write is one round trip (create the key if it is
