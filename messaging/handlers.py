@@ -290,12 +290,8 @@ _SESSION_DATA_ATTR = "_session_data_read_with_user"
 def _session_user_row(user_id: int, session_key: str, now: Any, *, with_mfa: bool) -> Any:
     """The active user, with the data of the session `session_key` if it is live (else
     None) beside it, and with `with_mfa`, the MFA check: one query."""
-    from django.contrib.sessions.models import Session
-
-    session = Session.objects.filter(session_key=session_key, expire_date__gt=now)
-    users = _active_users(user_id).annotate(
-        **{_SESSION_DATA_ATTR: Subquery(session.values("session_data")[:1])}
-    )
+    session = _sessions(now, session_key).values("session_data")[:1]  # the live-session rule
+    users = _active_users(user_id).annotate(**{_SESSION_DATA_ATTR: Subquery(session)})
     if with_mfa:
         users = users.annotate(**{MFA_WITH_USER_ATTR: mfa_exists(OuterRef("pk"))})
     return users
