@@ -46,11 +46,15 @@ from networks.clearance import TLP, level_name, level_names
 from networks.models import Space
 from workspace.audit.services import audit_record
 from workspace.notifications import services as notifications
-from workspace.prepared import Prepared
+from workspace.prepared import Prepared, PreparedInsert
 
 MAX_RECIPIENTS = 50
 MAX_MENTIONS = 20
 MENTION_RE = re.compile(r"@\*\*([^*\n]{1,200})\*\*")
+# The rows every post writes (and every event): their INSERTs are built once.
+_MESSAGE_INSERT = PreparedInsert(Message)
+_REVISION_INSERT = PreparedInsert(MessageRevision)
+_EVENT_INSERT = PreparedInsert(Event)
 
 
 # --- helpers ------------------------------------------------------------------------
@@ -92,6 +96,19 @@ def _increment_seq(space_id: int) -> int | None:
     return rows.values_list("last_seq", flat=True).get()
 
 
+def _topic_reached(topic_id: int, seq: int) -> None:
+    """The topic's last seq is now `seq` (its place in the topic list): one UPDATE, whose
+    SQL is not built by the ORM at every post."""
+    connection = connections[router.db_for_write(Topic)]
+    table = connection.ops.quote_name(Topic._meta.db_table)
+    last_seq = connection.ops.quote_name(Topic._meta.get_field("last_seq").column)
+    pk = connection.ops.quote_name(Topic._meta.pk.column)
+    # Only quoted names from the model are formatted in; the values are parameters.
+    sql = f"UPDATE {table} SET {last_seq} = %s WHERE {pk} = %s"  # noqa: S608
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [seq, topic_id])
+
+
 def _can_update_returning(connection: Any) -> bool:
     """UPDATE ... RETURNING: PostgreSQL, and SQLite from 3.35 (Django 5.2 allows 3.31)."""
     return connection.vendor == "postgresql" or (
@@ -110,7 +127,7 @@ def _emit(
     topic: Topic | None = None,
     with_frame: bool = False,
 ) -> Event:
-    event = Event.objects.create(
+    event = _EVENT_INSERT.save(Event(
         space_id=space_id,
         seq=seq if seq is not None else _next_seq(space_id),
         kind=kind,
@@ -120,7 +137,7 @@ def _emit(
         tlp=labels.tlp,
         author_id=labels.author_id,
         payload=payload,
-    )
+    ))
     if labels.recipient_ids:
         event.recipients.add(*labels.recipient_ids)  # a new row: no need to read old ones
     broadcast_on_commit(event, recipient_ids=list(labels.recipient_ids), with_frame=with_frame)
@@ -482,13 +499,13 @@ def _message_store(
     message.full_clean(
         exclude=["space", "topic", "author"], validate_unique=False, validate_constraints=False
     )
-    message.save()
+    _MESSAGE_INSERT.save(message)
     if recipient_ids:
         message.recipients.add(*recipient_ids)  # a new row: no need to read old ones
-    MessageRevision.objects.create(
+    _REVISION_INSERT.save(MessageRevision(
         message=message, number=1, body=body, rendered_html=html, edited_by=acting_user
-    )
-    Topic.objects.filter(pk=topic.pk).update(last_seq=seq)
+    ))
+    _topic_reached(topic.pk, seq)
     labels = ItemLabels(
         space_id=space.pk,
         level=level,

@@ -23,7 +23,7 @@ from networks.access import Action, access_space
 from networks.models import Membership, MembershipStatus
 from networks.services import membership_set
 from tests.factories import SpaceFactory, UserFactory
-from workspace.prepared import Prepared
+from workspace.prepared import Prepared, PreparedInsert
 
 pytestmark = pytest.mark.django_db
 
@@ -264,3 +264,111 @@ def test_another_thread_works_out_its_own_converters(monkeypatch):
     for rows in found["rows"]:
         _same_objects(rows, expected)
     assert len(calls) == 2 and calls[0] != calls[1]  # once here, once there
+
+
+# --- PreparedInsert ---------------------------------------------------------------------
+
+
+_AT = timezone.now() - timedelta(days=3, microseconds=17)
+
+
+def _event(space, seq, **extra):
+    from messaging.models import Event, EventKind
+
+    return Event(space=space, seq=seq, kind=EventKind.MESSAGE_NEW, level=2, tlp="AMBER",
+                 payload={"message": {"body": "ünïcode \x01 <b>", "ids": [1, 2]}},
+                 created_at=_AT, **extra)
+
+
+def _row(model, pk):
+    row = model.objects.filter(pk=pk).values().get()
+    row.pop("id")
+    return row
+
+
+def test_an_insert_writes_the_row_save_writes_and_returns_it_saved(members):
+    from messaging.models import Event
+
+    space, other, users = members
+    saved = _event(space, 1, author=users[0])
+    saved.save()
+    inserted = PreparedInsert(Event).save(_event(other, 1, author=users[0]))
+    assert isinstance(inserted.pk, int) and inserted.pk != saved.pk
+    assert inserted._state.adding is False and inserted._state.db == "default"
+    expected = _row(Event, saved.pk)
+    expected["space_id"] = other.pk
+    assert _row(Event, inserted.pk) == expected
+    inserted.refresh_from_db()  # the object is the row
+    assert inserted.payload == saved.payload and inserted.created_at == saved.created_at
+
+
+def test_the_insert_sql_is_built_once_and_each_save_is_one_statement(members, monkeypatch):
+    from django.db.models.sql.compiler import SQLInsertCompiler
+
+    from messaging.models import Event
+
+    space, _, users = members
+    built = []
+    as_sql = SQLInsertCompiler.as_sql
+    monkeypatch.setattr(SQLInsertCompiler, "as_sql",
+                        lambda self: built.append(1) or as_sql(self))
+    prepared = PreparedInsert(Event)
+    with CaptureQueriesContext(connection) as queries:
+        pks = [prepared.save(_event(space, seq, author=users[seq % 4])).pk for seq in (1, 2, 3)]
+    assert len(built) == 1
+    assert len(queries) == 3 and all(q["sql"].startswith("INSERT") for q in queries)
+    assert list(Event.objects.filter(space=space).values_list("pk", "seq", "author_id")) == [
+        (pks[0], 1, users[1].pk), (pks[1], 2, users[2].pk), (pks[2], 3, users[3].pk)]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_refused_insert_raises_changes_nothing_and_marks_the_block_for_rollback():
+    """As save() does: the constraint's error reaches the caller, and the atomic block it
+    happened in can only roll back."""
+    from django.db import IntegrityError, transaction
+
+    from messaging.models import Event
+
+    space = SpaceFactory()
+    prepared = PreparedInsert(Event)
+    prepared.save(_event(space, 1))
+    with pytest.raises(IntegrityError), transaction.atomic():
+        prepared.save(_event(space, 2))
+        try:
+            prepared.save(_event(space, 1))  # (space, seq) is taken
+        finally:
+            assert connection.needs_rollback
+    assert list(Event.objects.filter(space=space).values_list("seq", flat=True)) == [1]
+    with pytest.raises(IntegrityError):
+        prepared.save(_event(space, 0))  # the check constraint: seq > 0
+    with pytest.raises(ValueError, match="unsaved related object"):
+        prepared.save(_event(space, 3, topic=Topic(space=space, name="never saved")))
+    assert Event.objects.filter(space=space).count() == 1
+
+
+def test_save_itself_runs_where_it_would_do_more(members):
+    """A listener of post_save, an object that is not new: save() is called, and does
+    what it always does."""
+    from django.db.models.signals import post_save
+
+    from messaging.models import Event
+
+    space, _, _ = members
+    prepared = PreparedInsert(Event)
+    heard = []
+
+    def listener(sender, instance, created, **kwargs):
+        heard.append((instance.seq, created))
+
+    post_save.connect(listener, sender=Event)
+    try:
+        event = prepared.save(_event(space, 1))
+    finally:
+        post_save.disconnect(listener, sender=Event)
+    assert heard == [(1, True)]
+    event.kind = "message.edit"
+    with CaptureQueriesContext(connection) as queries:
+        prepared.save(event)  # saved already: save() updates it
+    assert queries[0]["sql"].startswith("UPDATE")
+    assert Event.objects.get(pk=event.pk).kind == "message.edit"
+    assert Event.objects.filter(space=space).count() == 1

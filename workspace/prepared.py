@@ -241,3 +241,116 @@ def _same(param: Any, bound: Any) -> bool:
     if isinstance(bound, int) and not isinstance(bound, bool):
         return isinstance(param, int) and not isinstance(param, bool) and int(param) == bound
     return type(param) is type(bound) and param == bound
+
+
+# --- inserts ------------------------------------------------------------------------------
+
+
+class PreparedInsert:
+    """A new row of one model, inserted as `Model.save()` inserts it, with its SQL built
+    once.
+
+    `save()` of a new object builds an INSERT through the ORM's compiler at every call;
+    on the socket's write path (a post inserts its message, its first revision and its
+    event) that building, with the save machinery around it, cost more than the
+    statement's round trip. This builds the INSERT for the model's columns once per
+    database, and from then on runs it with the object's values, prepared for the
+    database as the compiler prepares them (`pre_save`, then `get_db_prep_save`), and
+    sets the primary key the database returns. The statement is the compiler's own.
+
+    It does what `save()` does only where that is all `save()` would do; anything else
+    goes through `save()` itself: an object that is not new or has its primary key set,
+    a value that is an expression, a model with parents, an order_with_respect_to or
+    listeners of pre_save/post_save, a database that cannot return the new key, a
+    returned column that needs converting.
+    """
+
+    def __init__(self, model: type[Any], *, using: str = "default") -> None:
+        self.model = model
+        self.using = using
+        self._statements: dict[tuple[str, str], _InsertStatement | None] = {}
+        self._lock = threading.Lock()
+
+    def save(self, obj: Any) -> Any:
+        """Insert `obj` (a new instance of the model) and return it, saved."""
+        from django.db import transaction
+        from django.db.models import signals
+
+        assert type(obj) is self.model, (type(obj), self.model)
+        connection = connections[self.using]
+        statement = self._statement(obj, connection)
+        if (
+            statement is None
+            or not obj._state.adding
+            or obj.pk is not None
+            or signals.pre_save.has_listeners(self.model)
+            or signals.post_save.has_listeners(self.model)
+        ):
+            obj.save(using=self.using)
+            return obj
+        obj._prepare_related_fields_for_save(operation_name="save")  # as save() checks
+        params = [f.get_db_prep_save(f.pre_save(obj, True), connection) for f in statement.fields]
+        if any(hasattr(value, "resolve_expression") for value in params):
+            obj.save(using=self.using)  # an expression: the compiler puts it in the SQL
+            return obj
+        # As save_base does for a model without parents: a failure inside an atomic block
+        # marks it for rollback.
+        with transaction.mark_for_rollback_on_error(using=self.using):
+            with connection.cursor() as cursor:
+                cursor.execute(statement.sql, params)
+                row = connection.ops.fetch_returned_insert_columns(
+                    cursor, statement.returning_params
+                )
+        for value, field in zip(row, statement.returning_fields, strict=True):
+            setattr(obj, field.attname, value)
+        obj._state.adding = False
+        obj._state.db = self.using
+        return obj
+
+    def _statement(self, obj: Any, connection: Any) -> _InsertStatement | None:
+        key = (connection.vendor, str(connection.settings_dict["NAME"]))
+        try:
+            return self._statements[key]
+        except KeyError:
+            pass
+        try:
+            statement: _InsertStatement | None = self._compile(obj, connection)
+        except Exception:  # noqa: BLE001 - NotPreparable: save() does it every time
+            statement = None
+        with self._lock:
+            return self._statements.setdefault(key, statement)
+
+    def _compile(self, obj: Any, connection: Any) -> _InsertStatement:
+        from django.db.models.sql import InsertQuery
+
+        meta = self.model._meta
+        if meta.parents or meta.order_with_respect_to or meta.proxy:
+            raise NotPreparable("save() writes more than one table, or reads first")
+        if not connection.features.can_return_columns_from_insert:
+            raise NotPreparable("the database cannot return the new key")
+        # The columns and returned fields of _save_table's insert of a new object.
+        fields = [
+            f for f in meta.local_concrete_fields if not f.generated and f is not meta.auto_field
+        ]
+        returning_fields = list(meta.db_returning_fields)
+        query = InsertQuery(self.model)
+        query.insert_values(fields, [obj])
+        compiler = query.get_compiler(using=self.using, connection=connection)
+        compiler.returning_fields = returning_fields
+        [(sql, params)] = compiler.as_sql()
+        if len(params) != len(fields) or "RETURNING" not in sql.upper():
+            raise NotPreparable(f"not one parameter per column: {sql!r}")
+        columns = [f.get_col(meta.db_table) for f in returning_fields]
+        if compiler.get_converters(columns):
+            raise NotPreparable("a returned column needs converting")
+        return _InsertStatement(
+            sql, tuple(fields), tuple(returning_fields), tuple(compiler.returning_params)
+        )
+
+
+@dataclass(frozen=True)
+class _InsertStatement:
+    sql: str
+    fields: tuple[Any, ...]
+    returning_fields: tuple[Any, ...]
+    returning_params: tuple[Any, ...]
