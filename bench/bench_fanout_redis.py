@@ -1,4 +1,5 @@
-"""Fan-out latency on the production topology: Redis layer, two daphne processes, nginx.
+"""Fan-out latency on the production topology: Redis layer, two daphne processes, nginx
+(`--layer memory`: the in-memory layer and one daphne, as bench_fanout_daphne.py runs it).
 
 One post in a space with N connected members, timed from the send until the last member
 that may see it has the `event` frame, against a bare Channels broadcast consumer
@@ -286,13 +287,13 @@ async def measure(topology: Topology, size: int, rounds: int, *, cookies: list[s
 # --- main -------------------------------------------------------------------------------------
 
 
-def unavailable(database_url: str) -> str | None:
+def unavailable(database_url: str, *, redis: bool = True) -> str | None:
     """Why this bench cannot run here, or None."""
     from tests.integration.topology import nginx_binary
 
     if not nginx_binary():
         return "nginx not found"
-    if not shutil.which("redis-server"):
+    if redis and not shutil.which("redis-server"):
         return "redis-server not found"
     if not database_url.startswith("postgres"):
         return f"needs PostgreSQL (--database-url is {database_url.split(':', 1)[0]})"
@@ -318,7 +319,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", default="10,100,500",
                         type=lambda s: [int(x) for x in s.split(",")])
     parser.add_argument("--rounds", type=int, default=30)
-    parser.add_argument("--daphnes", type=int, default=2)
+    parser.add_argument("--layer", choices=["redis", "memory"], default="redis",
+                        help="redis (default): the production layer on a private "
+                             "redis-server; memory: the in-memory layer, one daphne process")
+    parser.add_argument("--daphnes", type=int, default=None,
+                        help="daphne processes (default 2 on Redis; the in-memory layer "
+                             "is one process's)")
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                         help="a Django setting for the workspace's daphne processes "
                              "(Python literal), e.g. --set MESSAGING_BATCH_WINDOW_SECONDS=0")
@@ -331,12 +337,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--via", choices=["nginx", "direct"], default="nginx",
                         help="connect through nginx (default), or to the daphne ports in turn")
     args = parser.parse_args(argv)
+    memory = args.layer == "memory"
+    if args.daphnes is None:
+        args.daphnes = 1 if memory else 2
+    if memory and args.daphnes != 1:
+        parser.error("the in-memory layer reaches the sockets of one process: --daphnes 1")
     t_start = time.monotonic()
     raise_fd_limit()
 
-    why = unavailable(args.database_url)
+    title = "fan-out on the in-memory layer" if memory else "fan-out on Redis"
+    why = unavailable(args.database_url, redis=not memory)
     if why:
-        print(f"fan-out on Redis: skipped: {why}")
+        print(f"{title}: skipped: {why}")
         return 0
     setup_django(args.database_url)
     from django.conf import settings
@@ -346,14 +358,18 @@ def main(argv: list[str] | None = None) -> int:
     redis_process: subprocess.Popen | None = None
     topologies: list[Topology] = []
     try:
-        try:
-            redis_process, redis_url = start_private_redis(workdir)
-        except (RuntimeError, OSError) as exc:
-            print(f"fan-out on Redis: skipped: redis-server did not start ({exc})")
-            return 0
+        if memory:
+            redis_url = ""  # the workspace's daphne runs the in-memory layer without it
+            os.environ["BROADCAST_REDIS_URL"] = "memory"
+        else:
+            try:
+                redis_process, redis_url = start_private_redis(workdir)
+            except (RuntimeError, OSError) as exc:
+                print(f"{title}: skipped: redis-server did not start ({exc})")
+                return 0
+            # The baseline's own Redis database, so its group never meets the workspace's.
+            os.environ["BROADCAST_REDIS_URL"] = redis_url.rsplit("/", 1)[0] + "/1"
         settings.MEDIA_ROOT = str(workdir / "media")  # the daphne processes inherit it
-        # The baseline's own Redis database, so its group never meets the workspace's keys.
-        os.environ["BROADCAST_REDIS_URL"] = redis_url.rsplit("/", 1)[0] + "/1"
         os.environ["BROADCAST_FLOOR_DATABASE_URL"] = args.database_url
         for name in ("bare", "floor", "app"):
             (workdir / name).mkdir(mode=0o755)
@@ -372,8 +388,10 @@ def main(argv: list[str] | None = None) -> int:
         topologies.append(app)
         app.start()
         load = Path("/proc/loadavg").read_text().split()[0]
-        print(f"fan-out latency on Redis (ms): {args.daphnes} daphne processes behind nginx, "
-              f"private redis-server, {args.database_url.rsplit('/', 1)[-1]} on PostgreSQL; "
+        layer = "in-memory layer" if memory else "private redis-server"
+        print(f"{title.replace('fan-out', 'fan-out latency')} (ms): {args.daphnes} daphne "
+              f"process(es) behind nginx, {layer}, "
+              f"{args.database_url.rsplit('/', 1)[-1]} on PostgreSQL; "
               f"{args.rounds} rounds, send to last receipt; load average {load}", flush=True)
         rows = []
         for size in args.sizes:

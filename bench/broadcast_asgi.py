@@ -13,8 +13,9 @@ inserted and committed before the broadcast, on one asyncio connection per proce
 (no thread hop, one round trip). What the workspace adds beyond this is its own cost.
 
 The channel layer is configured like the workspace's (`workspace/settings.py`: the same
-layer, socket_timeout 15). bench/bench_fanout_redis.py runs it behind deploy/nginx.conf
-on two daphne processes.
+layer, socket_timeout 15); `BROADCAST_REDIS_URL=memory` gives the workspace's in-memory
+layer instead, for one process. bench/bench_fanout_redis.py runs it behind
+deploy/nginx.conf on two daphne processes (`--layer memory`: one).
 """
 
 from __future__ import annotations
@@ -87,17 +88,24 @@ def _configure() -> None:
     if settings.configured:
         return
     url = os.environ.get("BROADCAST_REDIS_URL", "")
-    if not url:
-        raise RuntimeError("bench.broadcast_asgi needs BROADCAST_REDIS_URL (redis://host:port/db)")
-    settings.configure(
-        ALLOWED_HOSTS=["*"], INSTALLED_APPS=[], SECRET_KEY="broadcast",  # noqa: S106 - no signing here
-        CHANNEL_LAYERS={"default": {
+    if url == "memory":
+        # One process on the in-memory layer, as the workspace runs without REDIS_URL.
+        layer = {"BACKEND": "workspace.layers.SweepingInMemoryChannelLayer"}
+    elif url:
+        layer = {
             "BACKEND": {
                 "pubsub": "workspace.layers.PubSubChannelLayer",
                 "lists": "channels_redis.core.RedisChannelLayer",
             }[os.environ.get("WORKSPACE_CHANNEL_LAYER", "pubsub")],
             "CONFIG": {"hosts": [{"address": url, "socket_timeout": 15}]},
-        }},
+        }
+    else:
+        raise RuntimeError(
+            "bench.broadcast_asgi needs BROADCAST_REDIS_URL (redis://host:port/db, or memory)"
+        )
+    settings.configure(
+        ALLOWED_HOSTS=["*"], INSTALLED_APPS=[], SECRET_KEY="broadcast",  # noqa: S106 - no signing here
+        CHANNEL_LAYERS={"default": layer},
     )
 
 
