@@ -340,6 +340,8 @@ class PreparedInsert:
         [(sql, params)] = compiler.as_sql()
         if len(params) != len(fields) or "RETURNING" not in sql.upper():
             raise NotPreparable(f"not one parameter per column: {sql!r}")
+        if compiler.returning_params:
+            raise NotPreparable("the returned key comes back through per-run parameters")
         columns = [f.get_col(meta.db_table) for f in returning_fields]
         if compiler.get_converters(columns):
             raise NotPreparable("a returned column needs converting")
