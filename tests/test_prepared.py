@@ -275,9 +275,10 @@ _AT = timezone.now() - timedelta(days=3, microseconds=17)
 def _event(space, seq, **extra):
     from messaging.models import Event, EventKind
 
-    return Event(space=space, seq=seq, kind=EventKind.MESSAGE_NEW, level=2, tlp="AMBER",
-                 payload={"message": {"body": "ünïcode \x01 <b>", "ids": [1, 2]}},
-                 created_at=_AT, **extra)
+    return Event(**{"space": space, "seq": seq, "kind": EventKind.MESSAGE_NEW, "level": 2,
+                    "tlp": "AMBER", "created_at": _AT,
+                    "payload": {"message": {"body": "ünïcode \x01 <b>", "ids": [1, 2]}},
+                    **extra})
 
 
 def _row(model, pk):
@@ -347,8 +348,8 @@ def test_a_refused_insert_raises_changes_nothing_and_marks_the_block_for_rollbac
 
 
 def test_save_itself_runs_where_it_would_do_more(members):
-    """A listener of post_save, an object that is not new: save() is called, and does
-    what it always does."""
+    """A listener of post_save, an expression value, an object that is not new: save() is
+    called, and does what it always does; a value the field refuses gets save()'s error."""
     from django.db.models.signals import post_save
 
     from messaging.models import Event
@@ -366,9 +367,24 @@ def test_save_itself_runs_where_it_would_do_more(members):
     finally:
         post_save.disconnect(listener, sender=Event)
     assert heard == [(1, True)]
+    from django.db.models.functions import Now
+
+    timed = prepared.save(_event(space, 2, created_at=Now()))  # the database's clock
+    assert isinstance(Event.objects.get(pk=timed.pk).created_at, type(_AT))
+    from django.db import transaction
+
+    fresh = PreparedInsert(Event)
+    for target in (prepared, fresh):  # compiled already; compiling with this object
+        with pytest.raises(ValueError, match="expected a number"), transaction.atomic():
+            try:
+                target.save(_event(space, "three"))  # the field's own error
+            finally:
+                assert connection.needs_rollback  # as save() leaves the block
+    assert fresh.save(_event(space, 3)).seq == 3
+    assert list(fresh._statements.values()) != [None]  # not given up for a bad value
     event.kind = "message.edit"
     with CaptureQueriesContext(connection) as queries:
         prepared.save(event)  # saved already: save() updates it
     assert queries[0]["sql"].startswith("UPDATE")
     assert Event.objects.get(pk=event.pk).kind == "message.edit"
-    assert Event.objects.filter(space=space).count() == 1
+    assert Event.objects.filter(space=space).count() == 3

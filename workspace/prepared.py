@@ -289,13 +289,17 @@ class PreparedInsert:
             obj.save(using=self.using)
             return obj
         obj._prepare_related_fields_for_save(operation_name="save")  # as save() checks
-        params = [f.get_db_prep_save(f.pre_save(obj, True), connection) for f in statement.fields]
-        if any(hasattr(value, "resolve_expression") for value in params):
+        values = [f.pre_save(obj, True) for f in statement.fields]
+        if any(hasattr(value, "resolve_expression") for value in values):
             obj.save(using=self.using)  # an expression: the compiler puts it in the SQL
             return obj
         # As save_base does for a model without parents: a failure inside an atomic block
-        # marks it for rollback.
+        # (a value the field refuses, the database's refusal) marks it for rollback.
         with transaction.mark_for_rollback_on_error(using=self.using):
+            params = [
+                f.get_db_prep_save(v, connection)
+                for f, v in zip(statement.fields, values, strict=True)
+            ]
             with connection.cursor() as cursor:
                 cursor.execute(statement.sql, params)
                 row = connection.ops.fetch_returned_insert_columns(
@@ -315,8 +319,10 @@ class PreparedInsert:
             pass
         try:
             statement: _InsertStatement | None = self._compile(obj, connection)
-        except Exception:  # noqa: BLE001 - NotPreparable: save() does it every time
-            statement = None
+        except NotPreparable:
+            statement = None  # save() does it, every time
+        except Exception:  # noqa: BLE001 - this object's values: save() gives its error
+            return None
         with self._lock:
             return self._statements.setdefault(key, statement)
 
