@@ -56,6 +56,8 @@ from bench.loadtest import (  # noqa: E402
     build_users,
     ensure_database,
     raise_fd_limit,
+    scrape,
+    server_report,
     setup_django,
     start_private_redis,
 )
@@ -239,6 +241,7 @@ class Result:
     via: str
     closed: int = 0
     errors: list[dict[str, Any]] = field(default_factory=list)
+    server: dict[str, Any] | None = None  # the workspace's /metrics over the rounds
 
     def pct(self, p: float) -> float:
         if not self.samples:
@@ -275,11 +278,18 @@ async def measure(topology: Topology, size: int, rounds: int, *, cookies: list[s
         else:
             sender.send_json({**post, "client_id": key})
 
+    # The workspace's own account of the rounds (workspace/runtime_metrics.py): what its
+    # database threads and socket handlers spent, summed over the daphne processes.
+    before = await scrape(daphne_ports, HOST) if workspace else {}
+    started = time.monotonic()
     samples, timeouts = await fleet.run(rounds, send, timeout)
+    server = (server_report(before, await scrape(daphne_ports, HOST),
+                            time.monotonic() - started, len(daphne_ports))
+              if workspace else None)
     lost, duplicated = await fleet.tally(grace)
     result = Result(samples=samples, timeouts=timeouts, lost=lost, duplicated=duplicated,
                     placement=placement, via=via, closed=fleet.closed_by_server(),
-                    errors=fleet.errors)
+                    errors=fleet.errors, server=server)
     await fleet.close(daphne_ports)
     return result
 
@@ -308,6 +318,18 @@ def unavailable(database_url: str, *, redis: bool = True) -> str | None:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         return f"PostgreSQL unavailable at {database_url} ({first})"
     return None
+
+
+def _inside(server: dict[str, Any]) -> str:
+    """The post frames' and doorbells' mean cost inside the workspace's processes: the
+    database work of a post (its session check, access checks and transaction) is the
+    part of a round the bare broadcast does not have."""
+    post = server["db_by_function"].get("checked_write", {"calls": 0, "run_ms": 0.0})
+    rung = server["handlers"].get("space.event", {"n": 0, "ms": 0.0})
+    return (f"post frame's database work {post['calls']:.0f} x {post['run_ms']:.2f} ms "
+            f"({server['db_wait_ms']:.2f} ms queued for a database thread); "
+            f"doorbells {rung['n']:.0f} x {rung['ms']:.2f} ms; "
+            f"loop lag {server['loop_lag_ms']:.2f} ms")
 
 
 def _held(result: Result) -> str:
@@ -416,6 +438,8 @@ def main(argv: list[str] | None = None) -> int:
                   f"{time.monotonic() - t0 - built:.0f} s; sockets per daphne: bare "
                   f"{_held(base)} ({base.via}), ours {_held(ours)} ({ours.via}); load average "
                   f"{Path('/proc/loadavg').read_text().split()[0]}", flush=True)
+            if ours.server is not None:
+                print(f"    ours in the daphnes: {_inside(ours.server)}", flush=True)
             for label, r in (("bare", base), ("floor", least), ("ours", ours)):
                 if r.timeouts or r.closed or r.errors:
                     print(f"    {label}: {r.timeouts} rounds timed out, {r.closed} sockets "

@@ -50,6 +50,8 @@ def test_the_fanout_bench_on_the_in_memory_layer_with_one_daphne() -> None:
     out = _run("bench_fanout_daphne.py", "--sizes", "3", "--rounds", "3",
                "--database-url", database_url())
     assert "in-memory layer" in out and "sockets per daphne: bare 3 (nginx), ours 3" in out, out
+    # The workspace's own account: three post frames, and the doorbells of two sockets.
+    assert "ours in the daphnes: post frame's database work 3 x " in out, out
     [row] = [line for line in out.splitlines() if line.strip().startswith("3 |")]
     assert row.split()[-1] == "0/0", out  # ours: nothing lost, nothing duplicated
     assert "FAIL" not in out, out
