@@ -147,11 +147,16 @@ def _emit(
 def _check_user_rate(user_id: int) -> None:
     """Writes per user per minute, across all their connections and pages (shared cache)."""
     limit = messaging_settings().user_writes_per_minute
-    key = f"messaging:writes:{int(user_id)}:{int(time.time() // 60)}"
-    if _count_write(key) > limit:
+    if _count_write(_rate_key(user_id)) > limit:
         raise ValidationError(
             _("You are sending too quickly; please wait a moment."), code="rate_limited"
         )
+
+
+def _rate_key(user_id: int, now: float | None = None) -> str:
+    """The user's write counter for the current minute: each minute counts afresh."""
+    minute = int((time.time() if now is None else now) // 60)
+    return f"messaging:writes:{int(user_id)}:{minute}"
 
 
 def _count_write(key: str) -> int:

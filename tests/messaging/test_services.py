@@ -405,7 +405,22 @@ def test_topic_create_rules(room):
         services.topic_create(space=room["space"], name="Nope", acting_user=users["observer"])
 
 
-def test_per_user_write_rate_is_limited(room, settings):
+@pytest.fixture
+def one_minute(monkeypatch):
+    """The write counter's key, held for the test: a test that crossed a minute's boundary
+    counted afresh from it, and its last write was not refused."""
+    key = f"messaging:writes:test:{uuid.uuid4().hex}"
+    monkeypatch.setattr(services, "_rate_key", lambda user_id, now=None: key)
+    return key
+
+
+def test_the_write_counter_is_the_users_and_the_minutes():
+    assert services._rate_key(7, 120.0) == services._rate_key(7, 179.9) == "messaging:writes:7:2"
+    assert services._rate_key(7, 180.0) == "messaging:writes:7:3"  # a new minute
+    assert services._rate_key(8, 120.0) != services._rate_key(7, 120.0)
+
+
+def test_per_user_write_rate_is_limited(room, settings, one_minute):
     settings.MESSAGING_USER_WRITES_PER_MINUTE = 3
     for _ in range(3):
         post(room, "open")
@@ -414,7 +429,9 @@ def test_per_user_write_rate_is_limited(room, settings):
     assert _codes(excinfo) == "rate_limited"
 
 
-def test_over_the_rate_limit_a_retry_of_a_stored_post_still_gets_its_message(room, settings):
+def test_over_the_rate_limit_a_retry_of_a_stored_post_still_gets_its_message(
+    room, settings, one_minute
+):
     settings.MESSAGING_USER_WRITES_PER_MINUTE = 2
     first = post(room, "open", "stored")
     post(room, "open")
