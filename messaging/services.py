@@ -81,9 +81,7 @@ def _increment_seq(space_id: int) -> int | None:
     connection = connections[router.db_for_write(SpaceSequence)]
     if _can_update_returning(connection):
         # One statement: QuerySet.update() cannot return the new value (Django 5.2).
-        table = connection.ops.quote_name(SpaceSequence._meta.db_table)
-        last_seq = connection.ops.quote_name(SpaceSequence._meta.get_field("last_seq").column)
-        space = connection.ops.quote_name(SpaceSequence._meta.get_field("space").column)
+        table, last_seq, space = _quoted(connection, SpaceSequence, "last_seq", "space")
         # Only quoted names from the model are formatted in; the id is a parameter.
         sql = f"UPDATE {table} SET {last_seq} = {last_seq} + 1 WHERE {space} = %s"  # noqa: S608
         with connection.cursor() as cursor:
@@ -100,13 +98,18 @@ def _topic_reached(topic_id: int, seq: int) -> None:
     """The topic's last seq is now `seq` (its place in the topic list): one UPDATE, whose
     SQL is not built by the ORM at every post."""
     connection = connections[router.db_for_write(Topic)]
-    table = connection.ops.quote_name(Topic._meta.db_table)
-    last_seq = connection.ops.quote_name(Topic._meta.get_field("last_seq").column)
-    pk = connection.ops.quote_name(Topic._meta.pk.column)
+    table, last_seq, pk = _quoted(connection, Topic, "last_seq", "pk")
     # Only quoted names from the model are formatted in; the values are parameters.
     sql = f"UPDATE {table} SET {last_seq} = %s WHERE {pk} = %s"  # noqa: S608
     with connection.cursor() as cursor:
         cursor.execute(sql, [seq, topic_id])
+
+
+def _quoted(connection: Any, model: Any, *fields: str) -> tuple[str, ...]:
+    """The model's table and the named fields' columns ("pk": its key), quoted for SQL."""
+    meta = model._meta
+    columns = [meta.pk.column if f == "pk" else meta.get_field(f).column for f in fields]
+    return tuple(map(connection.ops.quote_name, [meta.db_table, *columns]))
 
 
 def _can_update_returning(connection: Any) -> bool:
