@@ -4,10 +4,16 @@
 One post in a space with N connected members, timed from the send until the last member
 that may see it has the `event` frame, against a bare Channels broadcast consumer
 (`bench/broadcast_asgi.py`: `group_send` on channels_redis, no auth, no database) on the
-same topology in the same run, and against a "floor": that consumer plus one row inserted
-and committed in PostgreSQL before each broadcast (`floor_application`), the least a
-stored-before-sent event costs on this database; "vs floor" is ours against it. All
-three run as the load test starts them (bench/loadtest.py):
+same topology in the same run, and against two floors:
+- "floor": that consumer plus one row inserted and committed in PostgreSQL before each
+  broadcast (`floor_application`), the least a stored-before-sent event costs on this
+  database; "vs floor" is ours against it;
+- "post floor": that consumer plus, before each broadcast, one indexed read and then the
+  seq increment and the event row in one committed statement (`post_floor_application`):
+  the least any implementation of the design (a checked frame, a seq under the space
+  row's lock, the event stored before it is sent) could pay on this database. Its
+  "ratio" is its p95 against the bare p95, as ours is.
+All four run as the load test starts them (bench/loadtest.py):
 `--daphnes` daphne processes (default 2) behind deploy/nginx.conf (TLS swapped for a plain
 listen, tests/integration/topology.py), a private redis-server, and for the workspace
 PostgreSQL (`--database-url`, default a dedicated `workspace_fanout_bench` database,
@@ -332,6 +338,12 @@ def _inside(server: dict[str, Any]) -> str:
             f"loop lag {server['loop_lag_ms']:.2f} ms")
 
 
+def _p95_ratio(result: Result, baseline: Result) -> float:
+    if not (result.samples and baseline.samples):
+        return float("nan")
+    return result.pct(0.95) / baseline.pct(0.95)
+
+
 def _held(result: Result) -> str:
     return "/".join(str(n) for n in result.placement.values())
 
@@ -393,7 +405,7 @@ def main(argv: list[str] | None = None) -> int:
             os.environ["BROADCAST_REDIS_URL"] = redis_url.rsplit("/", 1)[0] + "/1"
         settings.MEDIA_ROOT = str(workdir / "media")  # the daphne processes inherit it
         os.environ["BROADCAST_FLOOR_DATABASE_URL"] = args.database_url
-        for name in ("bare", "floor", "app"):
+        for name in ("bare", "floor", "post_floor", "app"):
             (workdir / name).mkdir(mode=0o755)
         bare = Topology(workdir / "bare", args.daphnes, redis_url,
                         "bench.broadcast_asgi:application")
@@ -403,6 +415,10 @@ def main(argv: list[str] | None = None) -> int:
                          "bench.broadcast_asgi:floor_application")
         topologies.append(floor)
         floor.start()
+        post_floor = Topology(workdir / "post_floor", args.daphnes, redis_url,
+                              "bench.broadcast_asgi:post_floor_application")
+        topologies.append(post_floor)
+        post_floor.start()
         app = Topology(workdir / "app", args.daphnes, redis_url, "workspace",
                        extra_settings=WORKSPACE_OVERRIDES + "".join(
                            f"{item.split('=', 1)[0]} = {item.split('=', 1)[1]}\n"
@@ -429,18 +445,23 @@ def main(argv: list[str] | None = None) -> int:
             least = asyncio.run(measure(floor, size, args.rounds, cookies=[None] * size,
                                         workspace=False, post=None, timeout=args.timeout,
                                         grace=args.grace, direct=args.via == "direct"))
+            least_post = asyncio.run(measure(post_floor, size, args.rounds,
+                                             cookies=[None] * size, workspace=False, post=None,
+                                             timeout=args.timeout, grace=args.grace,
+                                             direct=args.via == "direct"))
             ours = asyncio.run(measure(app, size, args.rounds,
                                        cookies=[u.cookie for u in users], workspace=True,
                                        post=post, timeout=args.timeout, grace=args.grace,
                                        direct=args.via == "direct"))
-            rows.append((size, base, least, ours))
+            rows.append((size, base, least, least_post, ours))
             print(f"  {size} members: users built in {built:.0f} s, measured in "
                   f"{time.monotonic() - t0 - built:.0f} s; sockets per daphne: bare "
                   f"{_held(base)} ({base.via}), ours {_held(ours)} ({ours.via}); load average "
                   f"{Path('/proc/loadavg').read_text().split()[0]}", flush=True)
             if ours.server is not None:
                 print(f"    ours in the daphnes: {_inside(ours.server)}", flush=True)
-            for label, r in (("bare", base), ("floor", least), ("ours", ours)):
+            for label, r in (("bare", base), ("floor", least), ("post floor", least_post),
+                             ("ours", ours)):
                 if r.timeouts or r.closed or r.errors:
                     print(f"    {label}: {r.timeouts} rounds timed out, {r.closed} sockets "
                           f"closed by the server, errors {r.errors[:3]}", flush=True)
@@ -453,17 +474,16 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(workdir, ignore_errors=True)
 
     print(f"\n{'members':>8} | {'bare p50':>8} {'p95':>7} {'p99':>7} | "
-          f"{'floor p50':>9} {'p95':>7} | "
+          f"{'floor p50':>9} {'p95':>7} | {'post floor p50':>14} {'p95':>7} {'ratio':>7} | "
           f"{'ours p50':>8} {'p95':>7} {'p99':>7} | {'p95 ratio':>9} | {'vs floor':>8} | "
           f"{'lost/dup bare':>13} {'ours':>6}")
     broken = False
-    for size, base, least, ours in rows:
-        ratio, vs_floor = (
-            ours.pct(0.95) / other.pct(0.95) if other.samples and ours.samples else float("nan")
-            for other in (base, least)
-        )
+    for size, base, least, least_post, ours in rows:
+        ratio, vs_floor = (_p95_ratio(ours, other) for other in (base, least))
         print(f"{size:>8} | {base.pct(0.5):8.1f} {base.pct(0.95):7.1f} {base.pct(0.99):7.1f} | "
               f"{least.pct(0.5):9.1f} {least.pct(0.95):7.1f} | "
+              f"{least_post.pct(0.5):14.1f} {least_post.pct(0.95):7.1f} "
+              f"{_p95_ratio(least_post, base):6.2f}x | "
               f"{ours.pct(0.5):8.1f} {ours.pct(0.95):7.1f} {ours.pct(0.99):7.1f} | "
               f"{ratio:8.2f}x | {vs_floor:7.2f}x | {f'{base.lost}/{base.duplicated}':>13} "
               f"{f'{ours.lost}/{ours.duplicated}':>6}")

@@ -12,6 +12,13 @@ cannot skip: a durable write to PostgreSQL (`BROADCAST_FLOOR_DATABASE_URL`), one
 inserted and committed before the broadcast, on one asyncio connection per process
 (no thread hop, one round trip). What the workspace adds beyond this is its own cost.
 
+`post_floor_application` adds the two things the design requires of every post on top of
+that row, each done the cheapest way it can be: a read before the write (the frame's
+session and access check, at least one indexed read of its own round trip, since the
+answer decides whether to write) and the event's seq taken under its space row's lock
+in the same statement and commit as the event row. Two round trips, no ORM, no thread
+hop: the least any implementation of the design could pay for a post on this database.
+
 The channel layer is configured like the workspace's (`workspace/settings.py`: the same
 layer, socket_timeout 15); `BROADCAST_REDIS_URL=memory` gives the workspace's in-memory
 layer instead, for one process. bench/bench_fanout_redis.py runs it behind
@@ -53,27 +60,67 @@ class FloorConsumer(BroadcastConsumer):
             await self.channel_layer.group_send(GROUP, {"type": "broadcast", "text": text_data})
 
 
+class PostFloorConsumer(BroadcastConsumer):
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if text_data is not None:
+            await _checked_sequenced_write(text_data)
+            await self.channel_layer.group_send(GROUP, {"type": "broadcast", "text": text_data})
+
+
 _floor: dict[str, Any] = {}
 
 
-async def _durable_write(text: str) -> None:
-    """INSERT one row and commit it (autocommit: one round trip, with its WAL flush)."""
+async def _connection(*setup: str) -> Any:
+    """The process's one autocommit connection to BROADCAST_FLOOR_DATABASE_URL, made on
+    first use with the `setup` statements (two sockets may ask at once: one makes it)."""
     import asyncio
 
     import psycopg
 
     if "lock" not in _floor:
         _floor["lock"] = asyncio.Lock()
-    async with _floor["lock"]:  # one connection per process: one statement at a time
+    async with _floor["lock"]:
         if "conn" not in _floor:
             conn = await psycopg.AsyncConnection.connect(
                 os.environ["BROADCAST_FLOOR_DATABASE_URL"], autocommit=True
             )
-            await conn.execute(
-                "CREATE TABLE IF NOT EXISTS bench_floor (id bigserial PRIMARY KEY, body text)"
-            )
+            for statement in setup:
+                await conn.execute(statement)
             _floor["conn"] = conn
-        await _floor["conn"].execute("INSERT INTO bench_floor (body) VALUES (%s)", [text])
+    return _floor["conn"]
+
+
+async def _durable_write(text: str) -> None:
+    """INSERT one row and commit it (autocommit: one round trip, with its WAL flush)."""
+    conn = await _connection(
+        "CREATE TABLE IF NOT EXISTS bench_floor (id bigserial PRIMARY KEY, body text)")
+    async with _floor["lock"]:  # one connection per process: one statement at a time
+        await conn.execute("INSERT INTO bench_floor (body) VALUES (%s)", [text])
+
+
+# The seq row's space, and the statement that numbers and stores an event under its lock.
+_SPACE = 1
+_SEQUENCED_INSERT = (
+    "WITH s AS (UPDATE bench_floor_seq SET last_seq = last_seq + 1 WHERE space_id = %s"
+    " RETURNING last_seq) INSERT INTO bench_floor_event (seq, body) SELECT last_seq, %s FROM s"
+)
+
+
+async def _checked_sequenced_write(text: str) -> None:
+    """One indexed read, then the seq increment and the event row in one committed
+    statement (autocommit: the UPDATE's row lock is held until that commit)."""
+    conn = await _connection(
+        "CREATE TABLE IF NOT EXISTS bench_floor_seq (space_id int PRIMARY KEY, last_seq bigint)",
+        "INSERT INTO bench_floor_seq VALUES (1, 0) ON CONFLICT DO NOTHING",
+        "CREATE TABLE IF NOT EXISTS bench_floor_event"
+        " (id bigserial PRIMARY KEY, seq bigint NOT NULL, body text)",
+    )
+    async with _floor["lock"]:
+        cursor = await conn.execute(
+            "SELECT last_seq FROM bench_floor_seq WHERE space_id = %s", [_SPACE])
+        if await cursor.fetchone() is None:
+            raise RuntimeError("bench_floor_seq has no row: the check refuses")
+        await conn.execute(_SEQUENCED_INSERT, [_SPACE, text])
 
 
 async def plain_http(scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -118,4 +165,8 @@ application = ProtocolTypeRouter({
 floor_application = ProtocolTypeRouter({
     "http": plain_http,
     "websocket": URLRouter([re_path(r"^.*$", FloorConsumer.as_asgi())]),
+})
+post_floor_application = ProtocolTypeRouter({
+    "http": plain_http,
+    "websocket": URLRouter([re_path(r"^.*$", PostFloorConsumer.as_asgi())]),
 })
