@@ -54,4 +54,6 @@ def test_the_fanout_bench_on_the_in_memory_layer_with_one_daphne() -> None:
     assert "ours in the daphnes: post frame's database work 3 x " in out, out
     [row] = [line for line in out.splitlines() if line.strip().startswith("3 |")]
     assert row.split()[-1] == "0/0", out  # ours: nothing lost, nothing duplicated
+    # Every side, the two floors included, timed every round.
+    assert "nan" not in row and "timed out" not in out, out
     assert "FAIL" not in out, out
