@@ -54,17 +54,22 @@ class BroadcastConsumer(AsyncWebsocketConsumer):
 
 
 class FloorConsumer(BroadcastConsumer):
+    """The broadcast, after `write` has stored the frame."""
+
+    @staticmethod
+    async def write(text: str) -> None:
+        await _durable_write(text)
+
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if text_data is not None:
-            await _durable_write(text_data)
+            await self.write(text_data)
             await self.channel_layer.group_send(GROUP, {"type": "broadcast", "text": text_data})
 
 
-class PostFloorConsumer(BroadcastConsumer):
-    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        if text_data is not None:
-            await _checked_sequenced_write(text_data)
-            await self.channel_layer.group_send(GROUP, {"type": "broadcast", "text": text_data})
+class PostFloorConsumer(FloorConsumer):
+    @staticmethod
+    async def write(text: str) -> None:
+        await _checked_sequenced_write(text)
 
 
 _floor: dict[str, Any] = {}
@@ -111,7 +116,7 @@ async def _checked_sequenced_write(text: str) -> None:
     statement (autocommit: the UPDATE's row lock is held until that commit)."""
     conn = await _connection(
         "CREATE TABLE IF NOT EXISTS bench_floor_seq (space_id int PRIMARY KEY, last_seq bigint)",
-        "INSERT INTO bench_floor_seq VALUES (1, 0) ON CONFLICT DO NOTHING",
+        "INSERT INTO bench_floor_seq VALUES (1, 0) ON CONFLICT DO NOTHING",  # _SPACE
         "CREATE TABLE IF NOT EXISTS bench_floor_event"
         " (id bigserial PRIMARY KEY, seq bigint NOT NULL, body text)",
     )
@@ -158,15 +163,13 @@ def _configure() -> None:
 
 _configure()
 
-application = ProtocolTypeRouter({
-    "http": plain_http,
-    "websocket": URLRouter([re_path(r"^.*$", BroadcastConsumer.as_asgi())]),
-})
-floor_application = ProtocolTypeRouter({
-    "http": plain_http,
-    "websocket": URLRouter([re_path(r"^.*$", FloorConsumer.as_asgi())]),
-})
-post_floor_application = ProtocolTypeRouter({
-    "http": plain_http,
-    "websocket": URLRouter([re_path(r"^.*$", PostFloorConsumer.as_asgi())]),
-})
+def _application(consumer: type[BroadcastConsumer]) -> ProtocolTypeRouter:
+    return ProtocolTypeRouter({
+        "http": plain_http,
+        "websocket": URLRouter([re_path(r"^.*$", consumer.as_asgi())]),
+    })
+
+
+application = _application(BroadcastConsumer)
+floor_application = _application(FloorConsumer)
+post_floor_application = _application(PostFloorConsumer)
