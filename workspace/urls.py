@@ -31,6 +31,7 @@ urlpatterns = [
     path("spaces/<int:space_id>/insight/", insight_views.space_insight, name="space_insight"),
     path("networks/<slug:slug>/insight/", insight_views.network_insight, name="network_insight"),
     path("networks/<slug:slug>/audit/", audit_views.network_audit, name="network_audit"),
+    path("audit/", audit_views.platform_audit, name="platform_audit"),
     path(
         "spaces/<int:space_id>/join/", network_views.join_request_create, name="join_request_create"
     ),

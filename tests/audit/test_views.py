@@ -31,13 +31,75 @@ def test_moderator_sees_only_their_space(client, world):
     assert "auth.login" not in body
 
 
-def test_network_admin_sees_everything(client, world):
+def test_network_admin_sees_their_network_spaces(client, world):
     audit_record(
         action="document.uploaded", space_id=world["other_space"].pk, target="document:OTHER"
     )
     client.force_login(world["users"]["network_admin"])
     body = _body(client.get(f"/networks/{world['space'].network.slug}/audit/"))
     assert "document:OTHER" in body
+
+
+def _foreign_network_events(world):
+    """Events another network's admin must never see: a foreign space's, and user-level
+    sign-in events with e-mail, IP address and user agent."""
+    from tests.factories import SpaceFactory
+
+    foreign = SpaceFactory(name="Foreign Working Group")
+    audit_record(action="document.downloaded", space_id=foreign.pk, target="document:FOREIGN")
+    audit_record(
+        action="network.created",
+        target=f"network:{foreign.network.pk}",
+        details={"marker": "FOREIGN-NETWORK"},
+    )
+    member = world["users"]["member_open"]
+    audit_record(action="auth.login", actor=member, details={"marker": "SIGNIN-MARKER"})
+    audit_record(action="auth.login_failed", details={"identifier": "victim@example.org"})
+    return foreign
+
+
+@pytest.mark.parametrize("export", ["", "csv", "json"])
+def test_network_admin_never_sees_other_networks_or_user_events(client, world, export):
+    _foreign_network_events(world)
+    own = audit_record(
+        action="network.created",
+        target=f"network:{world['space'].network.pk}",
+        details={"marker": "OWN-NETWORK"},
+    )
+    client.force_login(world["users"]["network_admin"])
+    response = client.get(
+        f"/networks/{world['space'].network.slug}/audit/", {"export": export} if export else {}
+    )
+    assert response.status_code == 200
+    body = _body(response)
+    for leak in ("document:FOREIGN", "FOREIGN-NETWORK", "SIGNIN-MARKER", "victim@example.org"):
+        assert leak not in body
+    assert world["users"]["member_open"].email not in body
+    assert own.target in body
+
+
+def test_network_audit_of_a_network_not_administered_is_missing(client, world):
+    foreign = _foreign_network_events(world)
+    client.force_login(world["users"]["network_admin"])
+    hidden = client.get(f"/networks/{foreign.network.slug}/audit/")
+    missing = client.get("/networks/no-such-network/audit/")
+    assert hidden.status_code == missing.status_code == 404
+    assert "document:FOREIGN" not in _body(hidden)
+
+
+def test_platform_audit_is_for_superusers_only(client, world):
+    _foreign_network_events(world)
+    client.force_login(world["users"]["network_admin"])
+    assert client.get("/audit/").status_code == 404
+    assert client.get("/audit/", {"export": "json"}).status_code == 404
+    superuser = world["users"]["network_admin"]
+    superuser.is_superuser = True
+    superuser.save()
+    client.force_login(superuser)
+    body = _body(client.get("/audit/", {"export": "json"}))
+    for event in ("document:FOREIGN", "FOREIGN-NETWORK", "SIGNIN-MARKER"):
+        assert event in body
+    assert AuditEvent.objects.filter(action="audit.exported", target="platform").exists()
 
 
 def test_filters(client, world):

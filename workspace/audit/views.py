@@ -1,4 +1,6 @@
-"""The audit trail for moderators (their space) and network admins (everything).
+"""The audit trail: moderators see their space's, network admins their network's
+(its spaces and the network itself), and superusers the whole platform's, with the
+user-level sign-in and MFA events that belong to no network.
 
 Lists are filtered and paginated; CSV and JSON exports stream in constant memory, are
 themselves audited, and neutralise spreadsheet formulas in CSV cells.
@@ -14,16 +16,15 @@ from typing import Any
 
 from django import forms
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET
 
-from networks.access import Action, access_space, is_network_admin
+from networks.access import Action, access_space, is_network_admin, user_has_completed_mfa
 from networks.models import Network, Space
 from workspace.audit.models import AuditEvent
 from workspace.audit.selectors import audit_events_for
@@ -68,9 +69,22 @@ class AuditFilterForm(forms.Form):
     )
 
 
-def _filtered(request: HttpRequest, space_id: int | None) -> tuple[AuditFilterForm, QuerySet]:
+def network_events(network: Network) -> QuerySet[AuditEvent]:
+    """The events of a network's spaces and of the network itself, newest first.
+
+    User-level events (sign-in, MFA, profile) name no space and belong to no network: a
+    network admin does not see them, whoever the user is.
+    """
+    return audit_events_for().filter(
+        Q(space_id__in=Space.objects.filter(network=network).values("pk"))
+        | Q(space_id=None, target__in=[f"network:{network.pk}", f"network:{network.slug}"])
+    )
+
+
+def _filtered(
+    request: HttpRequest, events: QuerySet[AuditEvent]
+) -> tuple[AuditFilterForm, QuerySet[AuditEvent]]:
     form = AuditFilterForm(request.GET or None)
-    events = audit_events_for(space_id=space_id)
     if form.is_valid():
         data = form.cleaned_data
         if data["actor"]:
@@ -131,7 +145,8 @@ def _respond(
         rows = _csv_rows(events) if fmt == "csv" else _json_rows(events)
         content_type = "text/csv; charset=utf-8" if fmt == "csv" else "application/json"
         response = StreamingHttpResponse(rows, content_type=content_type)
-        response["Content-Disposition"] = f'attachment; filename="audit-{scope}.{fmt}"'
+        filename = f"audit-{scope.replace(':', '-')}.{fmt}"
+        response["Content-Disposition"] = f'attachment; filename="{filename}"'
         response["Cache-Control"] = "no-store"
         return response
     page = Paginator(events, 50).get_page(request.GET.get("page"))
@@ -149,7 +164,7 @@ def space_audit(request: HttpRequest, space_id: int) -> HttpResponse:
     if space is None or not is_network_admin(request.user, space.network_id):
         access_space(request.user, space_id, action=Action.MODERATE)
         space = Space.objects.select_related("network").get(pk=space_id)
-    form, events = _filtered(request, space.pk)
+    form, events = _filtered(request, audit_events_for(space_id=space.pk))
     return _respond(
         request,
         events,
@@ -163,18 +178,33 @@ def space_audit(request: HttpRequest, space_id: int) -> HttpResponse:
 @require_GET
 def network_audit(request: HttpRequest, slug: str) -> HttpResponse:
     network = Network.objects.filter(slug=slug).first()
-    if network is None:
+    # A slug the caller does not administer answers as one that does not exist.
+    if network is None or not is_network_admin(request.user, network.pk):
         raise Http404
-    if not is_network_admin(request.user, network.pk):
-        raise PermissionDenied
-    form, events = _filtered(request, None)
+    form, events = _filtered(request, network_events(network))
     return _respond(
         request,
         events,
-        scope=f"network-{network.slug}",
+        scope=f"network:{network.pk}",
         space_id=None,
         context={"form": form, "space": None, "network": network},
     )
 
 
-__all__ = ["AuditEvent", "network_audit", "space_audit"]
+@login_required
+@require_GET
+def platform_audit(request: HttpRequest) -> HttpResponse:
+    """Every event, user-level ones included: for superusers (the platform's operators)."""
+    if not (request.user.is_superuser and user_has_completed_mfa(request.user)):
+        raise Http404
+    form, events = _filtered(request, audit_events_for())
+    return _respond(
+        request,
+        events,
+        scope="platform",
+        space_id=None,
+        context={"form": form, "space": None, "network": None},
+    )
+
+
+__all__ = ["AuditEvent", "network_audit", "platform_audit", "space_audit"]
