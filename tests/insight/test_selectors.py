@@ -40,7 +40,8 @@ def test_counts_per_week_at_known_dates(world, post):
     post("document", "member_open", FIRST + timedelta(days=6))
     post("note", "member_secret", MONDAY - timedelta(days=7))  # last week: active, not a message
 
-    activity = weekly_activity(ceilings={space.pk: 3}, now=NOW).total
+    viewer = world["users"]["member_secret"]
+    activity = weekly_activity(viewer=viewer, ceilings={space.pk: 3}, now=NOW).total
     assert activity.messages == [1] + [0] * 9 + [1, 2]
     assert activity.documents == [1] + [0] * 10 + [1]
     # Last week: member_restricted (message) and member_secret (note); this week: both
@@ -58,8 +59,10 @@ def test_only_items_at_or_below_the_ceiling_are_counted(world, post):
     post("document", "member_secret", MONDAY, level=3)
     post("note", "member_secret", MONDAY, level=3)
 
+    viewer = world["users"]["member_secret"]
+
     def this_week(ceiling: int) -> tuple[int, int, int]:
-        a = weekly_activity(ceilings={space.pk: ceiling}, now=NOW).total
+        a = weekly_activity(viewer=viewer, ceilings={space.pk: ceiling}, now=NOW).total
         return a.messages[-1], a.documents[-1], a.active_members[-1]
 
     assert this_week(0) == (1, 0, 1)
@@ -100,7 +103,7 @@ def test_network_totals_count_a_person_once_and_break_down_per_space(world, post
     post("message", "member_open", MONDAY, space=other)
     post("document", "member_open", MONDAY, space=other)
 
-    result = weekly_activity(ceilings={space.pk: 0, other.pk: 0}, now=NOW)
+    result = weekly_activity(viewer=both, ceilings={space.pk: 0, other.pk: 0}, now=NOW)
     assert result.total.messages[-1] == 2
     assert result.total.active_members[-1] == 1
     assert result.per_space[space.pk].messages[-1] == 1
@@ -112,8 +115,72 @@ def test_activity_takes_three_queries_whatever_the_weeks(world, post, django_ass
     space = world["space"]
     for week in range(12):
         post("message", "member_open", MONDAY - timedelta(weeks=week))
-    with django_assert_num_queries(3):
-        weekly_activity(ceilings={space.pk: 3, world["other_space"].pk: 0}, now=NOW)
+    viewer = world["users"]["member_secret"]
+    # Three, and the viewer's MFA and memberships (read once per request in a view).
+    with django_assert_num_queries(3 + 2):
+        weekly_activity(viewer=viewer, ceilings={space.pk: 3, world["other_space"].pk: 0}, now=NOW)
+
+
+def _discussion_message(world, note, user_key: str, *, at: datetime):  # type: ignore[no-untyped-def]
+    from messaging.models import Message
+    from messaging.services import message_post
+
+    message = message_post(
+        space=world["space"],
+        topic=note.topic,
+        body="a reply in the note's discussion",
+        level=0,
+        tlp="GREEN",
+        acting_user=world["users"][user_key],
+    )
+    Message.objects.filter(pk=message.pk).update(created_at=at)
+    return message
+
+
+def test_note_discussions_count_only_for_whoever_may_see_the_note(world, post):
+    """A note's discussion is part of the note: its OPEN messages count only for a viewer
+    the access rule lets see the note (above their clearance, or TLP:RED not for them:
+    not counted, as neither the topic nor its messages are shown to them)."""
+    from messaging.models import Note
+    from messaging.note_services import NoteInput, note_create
+
+    space, users = world["space"], world["users"]
+    post("message", "member_open", MONDAY)  # an ordinary topic: counted for everyone
+    secret_note = post("note", "member_secret", MONDAY - timedelta(weeks=1), level=3)
+    _discussion_message(world, secret_note, "member_secret", at=MONDAY)
+    red_note = note_create(
+        space=space,
+        data=NoteInput(
+            title="Red note",
+            summary="s",
+            category="concealment.air_cargo",
+            source_reliability="B",
+            information_credibility="2",
+            handling_code="H0",
+            level=0,
+            tlp="RED",
+            recipients=[users["member_confidential"]],
+        ),
+        acting_user=users["member_restricted"],
+    )
+    Note.objects.filter(pk=red_note.pk).update(created_at=MONDAY)
+    _discussion_message(world, red_note, "member_restricted", at=MONDAY)
+
+    def this_week(user_key: str, ceiling: int) -> tuple[int, int]:
+        activity = weekly_activity(
+            viewer=users[user_key], ceilings={space.pk: ceiling}, now=NOW
+        ).total
+        return activity.messages[-1], activity.active_members[-1]
+
+    # The moderator (CONFIDENTIAL) may see neither note: the ordinary message only, and
+    # only its poster as active (the RED note's author is active through the note).
+    assert this_week("moderator", 2) == (1, 2)
+    # The RED note's recipient sees its discussion, not the SECRET one's.
+    assert this_week("member_confidential", 2) == (2, 2)
+    # SECRET, no recipient of the RED note: the SECRET discussion, not the RED one.
+    assert this_week("member_secret", 3) == (2, 3)
+    # A network admin who is no member may see no note, so no note discussion.
+    assert this_week("network_admin", 0) == (1, 2)
 
 
 def test_members_by_country(world):

@@ -57,7 +57,7 @@ def test_space_insight_access(client, world, user_key, status):
 
 
 @pytest.mark.parametrize(
-    ("user_key", "status"), [("network_admin", 200), ("moderator", 403), ("member_secret", 403)]
+    ("user_key", "status"), [("network_admin", 200), ("moderator", 404), ("member_secret", 404)]
 )
 def test_network_insight_access(client, world, user_key, status):
     from workspace.audit.models import AuditEvent
@@ -77,6 +77,17 @@ def test_network_insight_access(client, world, user_key, status):
 def test_unknown_network_is_404(client, world):
     url = reverse("network_insight", args=["no-such-network"])
     assert _get(client, world["users"]["network_admin"], url).status_code == 404
+
+
+@pytest.mark.parametrize("user_key", ["moderator", "other_moderator", "non_member"])
+def test_a_network_one_does_not_administer_is_answered_as_a_missing_one(client, world, user_key):
+    """No slug oracle: the same 404 page whether the network exists or not."""
+    user = world["users"][user_key]
+    existing = _get(client, user, reverse("network_insight", args=[world["space"].network.slug]))
+    missing = _get(client, user, reverse("network_insight", args=["no-such-network"]))
+    assert existing.status_code == missing.status_code == 404
+    assert existing.templates[0].name == missing.templates[0].name
+    assert world["space"].network.name not in existing.content.decode()
 
 
 def test_anonymous_is_sent_to_login(client, world):
@@ -143,6 +154,28 @@ def test_network_page_breaks_down_per_space(client, world, post):
     assert {row[0].pk for row in response.context["breakdown"]} == {world["space"].pk, other.pk}
     assert reverse("space_insight", args=[other.pk]) in html
     assert reverse("network_audit", args=[world["space"].network.slug]) in html
+
+
+def test_hidden_note_discussions_are_not_counted(client, world, post):
+    """A moderator cleared CONFIDENTIAL sees no count of a SECRET note's discussion."""
+    from messaging.services import message_post
+
+    now = timezone.now()
+    post("message", "member_open", now)
+    note = post("note", "member_secret", now, level=3)
+    message_post(
+        space=world["space"],
+        topic=note.topic,
+        body="an OPEN reply to a SECRET note",
+        level=0,
+        tlp="GREEN",
+        acting_user=world["users"]["member_secret"],
+    )
+    url = reverse("space_insight", args=[world["space"].pk])
+    assert _get(client, world["users"]["moderator"], url).context["activity"].messages_total == 1
+    assert _get(client, world["users"]["member_secret"], url).status_code == 403
+    client.force_login(world["users"]["network_admin"])
+    assert client.get(url).context["activity"].messages_total == 1
 
 
 def test_network_admin_who_is_no_member_counts_open_items_only(client, world, post):

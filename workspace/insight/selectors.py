@@ -22,7 +22,7 @@ from django_countries import countries
 
 from documents.models import Document
 from messaging.models import Message, Note
-from networks.access import clearance_in_effect
+from networks.access import clearance_in_effect, filter_visible
 from networks.clearance import LOWEST_LEVEL
 from networks.models import Membership, MembershipStatus, Role, Space
 
@@ -63,13 +63,22 @@ def _within_ceilings(ceilings: Mapping[int, int]) -> Q:
     return condition
 
 
-def _weekly(model: type[Model], ceilings: Mapping[int, int], since: date) -> QuerySet:
+def _in_visible_discussions(viewer: Any, ceilings: Mapping[int, int]) -> Q:
+    """Messages outside note discussions, or in the discussion of a note the viewer may
+    see: a note's discussion is part of the note, so its messages count only for whoever
+    the access rule lets see the note (as their topic and text are shown only to them)."""
+    notes = filter_visible(Note.objects.filter(space_id__in=list(ceilings)), viewer)
+    return Q(topic__note__isnull=True) | Q(topic__note__in=notes.values("pk"))
+
+
+def _weekly(
+    model: type[Model], ceilings: Mapping[int, int], since: date, discussions: Q
+) -> QuerySet:
     start = datetime.combine(since, time(), timezone.get_current_timezone())
-    return (
-        model._default_manager.filter(_within_ceilings(ceilings), created_at__gte=start)
-        .annotate(week=TruncWeek("created_at", output_field=DateField()))
-        .order_by()
-    )
+    rows = model._default_manager.filter(_within_ceilings(ceilings), created_at__gte=start)
+    if model is Message:
+        rows = rows.filter(discussions)
+    return rows.annotate(week=TruncWeek("created_at", output_field=DateField())).order_by()
 
 
 @dataclass
@@ -97,10 +106,14 @@ class NetworkActivity:
     per_space: dict[int, Activity] = field(default_factory=dict)
 
 
-def weekly_activity(*, ceilings: Mapping[int, int], now: datetime | None = None) -> NetworkActivity:
+def weekly_activity(
+    *, viewer: Any, ceilings: Mapping[int, int], now: datetime | None = None
+) -> NetworkActivity:
     """Messages, documents and active members (distinct people who posted a message, a
     note or a document) per week, for the spaces in `ceilings`, each counted only at or
-    below its ceiling. Three queries whatever the number of spaces and weeks."""
+    below its ceiling, and a note discussion's messages only if `viewer` may see the note.
+    Three queries whatever the number of spaces and weeks (and the viewer's memberships,
+    read once per request)."""
     weeks = week_starts(now=now)
     index = {week: i for i, week in enumerate(weeks)}
 
@@ -110,9 +123,14 @@ def weekly_activity(*, ceilings: Mapping[int, int], now: datetime | None = None)
 
     total = empty()
     per_space = {space_id: empty() for space_id in ceilings}
+    discussions = _in_visible_discussions(viewer, ceilings)
 
     for model, attr in ((Message, "messages"), (Document, "documents")):
-        rows = _weekly(model, ceilings, weeks[0]).values("space_id", "week").annotate(n=Count("pk"))
+        rows = (
+            _weekly(model, ceilings, weeks[0], discussions)
+            .values("space_id", "week")
+            .annotate(n=Count("pk"))
+        )
         for row in rows:
             i = index.get(_as_date(row["week"]))
             if i is None:
@@ -123,7 +141,7 @@ def weekly_activity(*, ceilings: Mapping[int, int], now: datetime | None = None)
     # Distinct (space, week, author) across the three kinds of item, in one UNION query;
     # people are then counted per week in Python, per space and across the network.
     posted = [
-        _weekly(model, ceilings, weeks[0])
+        _weekly(model, ceilings, weeks[0], discussions)
         .filter(author__isnull=False)
         .values_list("space_id", "week", "author_id")
         for model in POSTED_MODELS

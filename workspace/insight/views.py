@@ -6,7 +6,6 @@ Thin: check access, read the aggregates, build chart geometry, render.
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils.translation import gettext as _
@@ -71,7 +70,7 @@ def space_insight(request: HttpRequest, space_id: int) -> HttpResponse:
         membership = access_space(request.user, space_id, action=Action.MODERATE)
         space = membership.space
         ceilings = {space.pk: clearance_in_effect(membership)}
-    activity = selectors.weekly_activity(ceilings=ceilings).total
+    activity = selectors.weekly_activity(viewer=request.user, ceilings=ceilings).total
     # Who looked at a space's activity and members by country, and when.
     audit_record(
         action="insight.viewed",
@@ -99,13 +98,12 @@ def space_insight(request: HttpRequest, space_id: int) -> HttpResponse:
 @require_GET
 def network_insight(request: HttpRequest, slug: str) -> HttpResponse:
     network = Network.objects.filter(slug=slug).first()
-    if network is None:
+    # A network the user does not administer is a 404 like a missing one: no slug oracle.
+    if network is None or not is_network_admin(request.user, network.pk):
         raise Http404
-    if not is_network_admin(request.user, network.pk):
-        raise PermissionDenied
     spaces = list(selectors.network_spaces(network_id=network.pk))
     ceilings = selectors.clearance_ceilings(user=request.user, space_ids=[s.pk for s in spaces])
-    activity = selectors.weekly_activity(ceilings=ceilings)
+    activity = selectors.weekly_activity(viewer=request.user, ceilings=ceilings)
     breakdown = [
         (space, activity.per_space[space.pk], level_name(ceilings[space.pk])) for space in spaces
     ]
