@@ -144,6 +144,73 @@ def _check_grant(authority: Membership | None, clearance: int) -> None:
         )
 
 
+# Roles by the power they carry, for "no one raises their own membership".
+_ROLE_RANK = {Role.OBSERVER: 0, Role.MEMBER: 1, Role.MODERATOR: 2}
+# Expiry dates are entered to the minute (datetime-local): compare them so.
+_EXPIRY_RESOLUTION = timedelta(minutes=1)
+
+
+def _same_expiry(a: datetime | None, b: datetime | None) -> bool:
+    if a is None or b is None:
+        return a is b
+    return abs(a - b) < _EXPIRY_RESOLUTION
+
+
+def _extends(current: datetime | None, new: datetime | None) -> bool:
+    """`new` lets a clearance run longer than `current` (None never ends)."""
+    if _same_expiry(current, new):
+        return False
+    return new is None or (current is not None and new > current)
+
+
+def _check_authority_over(authority: Membership | None, membership: Membership) -> None:
+    """A moderator changes only members whose clearance is at most their own in effect."""
+    if authority is not None and clearance_in_effect(authority) < membership.clearance:
+        raise ValidationError(
+            _("You cannot change a member whose clearance is above your own."),
+            code="target_above_own",
+        )
+
+
+def _check_expiry_change(
+    authority: Membership | None, current: datetime | None, new: datetime | None
+) -> None:
+    """Only network admins set, change or lift a clearance's expiry."""
+    if authority is not None and not _same_expiry(current, new):
+        raise ValidationError(
+            _("Only a network administrator can set or extend a clearance's expiry."),
+            code="expiry_admin_only",
+        )
+
+
+def _check_not_raising_self(
+    membership: Membership,
+    acting_user: Any,
+    *,
+    role: str,
+    clearance: int,
+    status: str,
+    expires: datetime | None,
+) -> None:
+    """No one raises, extends or reinstates their own membership, administrators included."""
+    if membership.user_id != getattr(acting_user, "pk", None):
+        return
+    raises = (
+        _ROLE_RANK[Role(role)] > _ROLE_RANK[Role(membership.role)]
+        or clearance > membership.clearance
+        or _extends(membership.clearance_expires_at, expires)
+        or (status == MembershipStatus.ACTIVE and membership.status != MembershipStatus.ACTIVE)
+    )
+    if raises:
+        raise ValidationError(
+            _(
+                "You cannot raise, extend or reinstate your own membership; ask another "
+                "moderator or a network administrator."
+            ),
+            code="own_membership",
+        )
+
+
 def _active_moderators(space: Space) -> int:
     return Membership.objects.filter(
         space=space, role=Role.MODERATOR, status=MembershipStatus.ACTIVE
@@ -174,7 +241,13 @@ def membership_invite(
     authority = _authority(acting_user, space)
     _validate_role_and_clearance(role, clearance)
     _check_grant(authority, clearance)
+    _check_expiry_change(authority, None, clearance_expires_at)
     email = email.strip().lower()
+    if email == str(getattr(acting_user, "email", "")).strip().lower():
+        raise ValidationError(
+            _("You cannot invite yourself; ask another moderator or a network administrator."),
+            code="own_membership",
+        )
     if Membership.objects.filter(
         space=space, user__email__iexact=email, status=MembershipStatus.ACTIVE
     ).exists():
@@ -233,9 +306,19 @@ def membership_change(
     )
     authority = _authority(acting_user, membership.space)
     _validate_role_and_clearance(role, clearance)
+    _check_authority_over(authority, membership)
     _check_grant(authority, clearance)
     if membership.status not in (MembershipStatus.ACTIVE, MembershipStatus.SUSPENDED):
         raise ValidationError(_("This membership is not current."), code="not_current")
+    _check_expiry_change(authority, membership.clearance_expires_at, clearance_expires_at)
+    _check_not_raising_self(
+        membership,
+        acting_user,
+        role=role,
+        clearance=clearance,
+        status=membership.status,
+        expires=clearance_expires_at,
+    )
     _check_not_last_moderator(membership, new_role=role, new_status=membership.status)
     before = {
         "role": membership.role,
@@ -244,6 +327,8 @@ def membership_change(
         if membership.clearance_expires_at
         else None,
     }
+    if _same_expiry(membership.clearance_expires_at, clearance_expires_at):
+        clearance_expires_at = membership.clearance_expires_at  # as a form sends it back
     membership.role = role
     membership.clearance = clearance
     membership.clearance_expires_at = clearance_expires_at
@@ -292,8 +377,15 @@ def membership_set_status(
         Membership.objects.select_for_update().select_related("space").get(pk=membership.pk)
     )
     authority = _authority(acting_user, membership.space)
-    if status == MembershipStatus.ACTIVE:
-        _check_grant(authority, membership.clearance)
+    _check_authority_over(authority, membership)
+    _check_not_raising_self(
+        membership,
+        acting_user,
+        role=membership.role,
+        clearance=membership.clearance,
+        status=status,
+        expires=membership.clearance_expires_at,
+    )
     _check_not_last_moderator(membership, new_role=membership.role, new_status=status)
     previous = membership.status
     membership.status = status
@@ -365,6 +457,14 @@ def join_request_decide(
     authority = _authority(acting_user, join_request.space)
     if join_request.status != JoinRequestStatus.PENDING:
         raise ValidationError(_("This request has already been decided."), code="decided")
+    if approve and join_request.user_id == getattr(acting_user, "pk", None):
+        raise ValidationError(
+            _(
+                "You cannot approve your own request; ask another moderator or a network "
+                "administrator."
+            ),
+            code="own_membership",
+        )
     if approve:
         _validate_role_and_clearance(role, clearance)
         _check_grant(authority, clearance)

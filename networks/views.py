@@ -113,9 +113,34 @@ def _moderation_space(user: Any, space_id: int) -> tuple[Space, Membership | Non
     return membership.space, membership
 
 
+def _change_form(
+    membership: Membership, *, may_set_expiry: bool, data: Any = None
+) -> MembershipChangeForm:
+    """The row form of one member; the expiry is read-only for all but network admins."""
+    form = MembershipChangeForm(
+        data,
+        initial={
+            "role": membership.role,
+            "clearance": membership.clearance,
+            "clearance_expires_at": membership.clearance_expires_at,
+        },
+        prefix=f"m{membership.pk}",
+    )
+    form.fields["clearance_expires_at"].disabled = not may_set_expiry
+    return form
+
+
+def _invitation_form(*, may_set_expiry: bool, data: Any = None) -> InvitationForm:
+    form = InvitationForm(data)
+    if not may_set_expiry:
+        del form.fields["clearance_expires_at"]
+    return form
+
+
 @login_required
 def space_members(request: HttpRequest, space_id: int) -> HttpResponse:
     space, own = _moderation_space(request.user, space_id)
+    is_admin = is_network_admin(request.user, space.network_id)
     members = selectors.space_members(space_id=space.pk)
     return render(
         request,
@@ -125,19 +150,9 @@ def space_members(request: HttpRequest, space_id: int) -> HttpResponse:
             "own": own,
             "members": members,
             "join_requests": selectors.pending_join_requests(space_id=space.pk),
-            "invite_form": InvitationForm(),
+            "invite_form": _invitation_form(may_set_expiry=is_admin),
             "decision_form": JoinDecisionForm(),
-            "change_forms": {
-                m.pk: MembershipChangeForm(
-                    initial={
-                        "role": m.role,
-                        "clearance": m.clearance,
-                        "clearance_expires_at": m.clearance_expires_at,
-                    },
-                    prefix=f"m{m.pk}",
-                )
-                for m in members
-            },
+            "change_forms": {m.pk: _change_form(m, may_set_expiry=is_admin) for m in members},
         },
     )
 
@@ -155,7 +170,9 @@ def _members_redirect(space_id: int) -> HttpResponse:
 @require_POST
 def space_invite(request: HttpRequest, space_id: int) -> HttpResponse:
     space, _own = _moderation_space(request.user, space_id)
-    form = InvitationForm(request.POST)
+    form = _invitation_form(
+        may_set_expiry=is_network_admin(request.user, space.network_id), data=request.POST
+    )
     if not form.is_valid():
         for errors in form.errors.values():
             for error in errors:
@@ -184,7 +201,11 @@ def _membership_in(space: Space, membership_id: int) -> Membership:
 def membership_change(request: HttpRequest, space_id: int, membership_id: int) -> HttpResponse:
     space, _own = _moderation_space(request.user, space_id)
     membership = _membership_in(space, membership_id)
-    form = MembershipChangeForm(request.POST, prefix=f"m{membership.pk}")
+    form = _change_form(
+        membership,
+        may_set_expiry=is_network_admin(request.user, space.network_id),
+        data=request.POST,
+    )
     if not form.is_valid():
         messages.error(request, _("Please choose a valid role and clearance."))
         return _members_redirect(space.pk)
@@ -280,7 +301,10 @@ def space_create(request: HttpRequest, slug: str) -> HttpResponse:
     network = Network.objects.filter(slug=slug).first()
     if network is None:
         raise Http404
-    access_network_admin(request.user, network.pk)
+    try:
+        access_network_admin(request.user, network.pk)
+    except PermissionDenied:
+        raise Http404 from None  # as for a missing network: the slug is no oracle
     form = SpaceForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:

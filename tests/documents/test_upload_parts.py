@@ -174,7 +174,7 @@ def test_suspension_mid_upload_stops_it(client, world):
     membership_set_status(
         membership=Membership.objects.get(user=uploader, space=world["space"]),
         status="suspended",
-        acting_user=world["users"]["moderator"],
+        acting_user=world["users"]["network_admin"],
     )
     assert _part(client, session, 1, data[PART : 2 * PART]).status_code == 403
     assert client.post(session["finish_url"]).status_code == 403

@@ -173,7 +173,7 @@ def test_suspension_removes_every_permission_at_once(world):
     services.membership_set_status(
         membership=_m(world, "member_secret"),
         status="suspended",
-        acting_user=world["users"]["moderator"],
+        acting_user=world["users"]["network_admin"],
     )
     for action in Action:
         with pytest.raises(PermissionDenied):
