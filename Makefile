@@ -40,7 +40,8 @@ run: install
 	@echo ""
 	@echo "  Workspace: http://$(HOST):$(PORT)/"
 	@echo ""
-	DJANGO_DEBUG=1 $(VENV)/bin/daphne -b $(HOST) -p $(PORT) workspace.asgi:application
+	DJANGO_DEBUG=1 DJANGO_ALLOWED_ORIGINS=http://$(HOST):$(PORT),http://localhost:$(PORT) \
+	  $(VENV)/bin/daphne -b $(HOST) -p $(PORT) workspace.asgi:application
 
 # Pass 1: laptop defaults (SQLite, in-memory layer). Pass 2: PostgreSQL and Redis when
 # DATABASE_URL / REDIS_URL are set (CI sets them); without them, those tests skip and say why.

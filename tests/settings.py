@@ -5,6 +5,8 @@ import tempfile
 
 os.environ.setdefault("DJANGO_SECRET_KEY", "test-only-secret-key-" + "k" * 40)
 os.environ.setdefault("DJANGO_ALLOWED_HOSTS", "testserver,localhost,127.0.0.1")
+# WebsocketCommunicator tests send the test client's origin.
+os.environ.setdefault("DJANGO_ALLOWED_ORIGINS", "http://testserver")
 os.environ.setdefault("WORKSPACE_DATA_DIR", tempfile.mkdtemp(prefix="workspace-test-"))
 
 from workspace.settings import *  # noqa: E402,F403

@@ -10,7 +10,8 @@ from workspace.http_handler import get_asgi_application  # noqa: E402
 django_asgi_app = get_asgi_application()
 
 from channels.routing import URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
+from channels.security.websocket import OriginValidator  # noqa: E402
+from django.conf import settings  # noqa: E402
 
 from messaging.socket_auth import SocketAuthMiddlewareStack  # noqa: E402
 from workspace.asgi_limits import BodySizeLimitMiddleware, ConcurrencyLimitMiddleware  # noqa: E402
@@ -26,16 +27,16 @@ application = ProbedProtocolTypeRouter(
         "http": BodySizeLimitMiddleware(
             ConcurrencyLimitMiddleware(DoorbellLoopMiddleware(django_asgi_app))
         ),
-        "websocket": AllowedHostsOriginValidator(
-            SocketAuthMiddlewareStack(URLRouter(websocket_urlpatterns))
+        # The page's origin must be one of ours in scheme, host and port, not host alone.
+        "websocket": OriginValidator(
+            SocketAuthMiddlewareStack(URLRouter(websocket_urlpatterns)),
+            settings.WORKSPACE_ALLOWED_ORIGINS,
         ),
     }
 )
 
 # Everything is imported and built: freeze it, and collect young objects less often
 # (workspace/gc_tuning.py, WORKSPACE_GC_THRESHOLD).
-from django.conf import settings  # noqa: E402
-
 from workspace import gc_tuning  # noqa: E402
 
 gc_tuning.configure(settings.WORKSPACE_GC_THRESHOLD)

@@ -31,6 +31,17 @@ ALLOWED_HOSTS = env.list(
     "DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhost"] if DEBUG else []
 )
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
+# The origins (scheme, host and port) whose pages may open a WebSocket: by default each
+# allowed host over HTTPS on port 443, and in DEBUG the demo server `make run` starts.
+# Channels' OriginValidator compares all three (workspace/asgi.py).
+WORKSPACE_ALLOWED_ORIGINS = env.list(
+    "DJANGO_ALLOWED_ORIGINS",
+    default=[
+        *CSRF_TRUSTED_ORIGINS,
+        *(f"https://{host}" for host in ALLOWED_HOSTS if host != "*"),
+        *(["http://127.0.0.1:8000", "http://localhost:8000"] if DEBUG else []),
+    ],
+)
 
 # The master key wraps space keys and TOTP secrets. Generated (0600) if absent.
 # WORKSPACE_KEY_PROVIDER may name another KeyProvider class (a KMS or HSM).
@@ -268,6 +279,9 @@ ACCOUNT_SESSION_REMEMBER = False
 ACCOUNT_RATE_LIMITS = {
     # allauth defaults, stated here so the policy is visible in one place.
     "login_failed": env.str("WORKSPACE_RATE_LOGIN_FAILED", default="10/m/ip,5/5m/key"),
+    # Ours: a browser holding a device cookie for the account (it completed MFA there)
+    # counts its failed logins and MFA codes on its own instead (workspace.accounts.devices).
+    "login_failed_device": env.str("WORKSPACE_RATE_LOGIN_FAILED_DEVICE", default="5/5m/key"),
     "login": "30/m/ip",
     "signup": "20/m/ip",
     "confirm_email": "1/3m/key",
@@ -284,6 +298,8 @@ MFA_SUPPORTED_TYPES = ["totp", "recovery_codes", "webauthn"]
 MFA_TOTP_ISSUER = env.str("WORKSPACE_TOTP_ISSUER", default="Expert Workspace")
 MFA_WEBAUTHN_ALLOW_INSECURE_ORIGIN = DEBUG
 MFA_PASSKEY_LOGIN_ENABLED = False
+# The MFA step's form counts a device cookie's wrong codes on its own (see above).
+MFA_FORMS = {"authenticate": "workspace.accounts.forms.MFAAuthenticateForm"}
 # Changing email on an MFA account: the new address stays unverified (and unused for
 # login or reset) until confirmed, and the change itself needs reauthentication.
 MFA_ALLOW_UNVERIFIED_EMAIL = True
@@ -303,6 +319,10 @@ WORKSPACE_SESSION_ABSOLUTE_TIMEOUT = env.int(
 )
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
+# The signed device cookie of a browser that completed MFA (workspace.accounts.devices):
+# HttpOnly, SameSite=Lax, Secure as the session cookie is.
+WORKSPACE_DEVICE_COOKIE_NAME = "workspace_device"
+WORKSPACE_DEVICE_COOKIE_AGE = env.int("WORKSPACE_DEVICE_COOKIE_AGE", default=180 * 24 * 3600)
 CSRF_COOKIE_SAMESITE = "Lax"
 
 # --- Security headers (every mode) -----------------------------------------
@@ -338,6 +358,7 @@ if not DEBUG:
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
     SESSION_COOKIE_NAME = "__Host-sessionid"
+    WORKSPACE_DEVICE_COOKIE_NAME = "__Host-device"
     CSRF_COOKIE_NAME = "__Host-csrftoken"
     if env.bool("WORKSPACE_BEHIND_TLS_PROXY", default=False):
         SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

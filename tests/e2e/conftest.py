@@ -47,6 +47,8 @@ def _database_url() -> str:
 def start_daphne(env: dict[str, str], *, port: int, log: IO[bytes]) -> subprocess.Popen | None:
     """daphne on 127.0.0.1:`port` with `env`, once it accepts connections (None if it died
     or did not listen within 30 s). Also used by tests/e2e/screenshots.py."""
+    # The browser's pages come from this very origin: the one its sockets may use.
+    env = {**env, "DJANGO_ALLOWED_ORIGINS": f"http://127.0.0.1:{port}"}
     process = subprocess.Popen(
         [
             sys.executable,
