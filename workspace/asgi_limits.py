@@ -62,10 +62,51 @@ def _text(language: str, message: str) -> bytes:
         return (gettext(message) + "\n").encode()
 
 
+# A text/plain answer loads nothing and may be framed by no one.
+PLAIN_CSP = b"default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+
+
+def _is_secure(scope: dict) -> bool:
+    """As Django's `request.is_secure()`: the scheme, or the trusted proxy's header."""
+    if scope.get("scheme") == "https":
+        return True
+    proxy_header = getattr(settings, "SECURE_PROXY_SSL_HEADER", None)
+    if not proxy_header:
+        return False
+    name, expected = proxy_header
+    wanted = name.removeprefix("HTTP_").replace("_", "-").lower().encode()
+    values = [v for n, v in scope.get("headers") or [] if n == wanted]
+    return bool(values) and values[0].decode("latin-1").split(",")[0].strip() == expected
+
+
+def security_headers(scope: dict) -> list[tuple[bytes, bytes]]:
+    """The headers Django's SecurityMiddleware, django-csp and ours put on every response,
+    for the answers this module sends before Django runs."""
+    headers = [
+        (b"x-content-type-options", b"nosniff"),
+        (b"x-frame-options", settings.X_FRAME_OPTIONS.encode()),
+        (b"referrer-policy", settings.SECURE_REFERRER_POLICY.encode()),
+        (b"cross-origin-opener-policy", settings.SECURE_CROSS_ORIGIN_OPENER_POLICY.encode()),
+        (b"cross-origin-resource-policy", b"same-origin"),
+        (b"permissions-policy", settings.WORKSPACE_PERMISSIONS_POLICY.encode()),
+        (b"content-security-policy", PLAIN_CSP),
+        (b"cache-control", b"no-store"),
+    ]
+    hsts_seconds = getattr(settings, "SECURE_HSTS_SECONDS", 0)
+    if hsts_seconds and _is_secure(scope):
+        value = f"max-age={hsts_seconds}"
+        if getattr(settings, "SECURE_HSTS_INCLUDE_SUBDOMAINS", False):
+            value += "; includeSubDomains"
+        if getattr(settings, "SECURE_HSTS_PRELOAD", False):
+            value += "; preload"
+        headers.append((b"strict-transport-security", value.encode()))
+    return headers
+
+
 async def _send_plain(
-    send: Any, status: int, body: bytes, headers: list[tuple[bytes, bytes]]
+    scope: dict, send: Any, status: int, body: bytes, headers: list[tuple[bytes, bytes]]
 ) -> None:
-    """A short text/plain response, sent without Django."""
+    """A short text/plain response, sent without Django, with the security headers."""
     await send(
         {
             "type": "http.response.start",
@@ -73,6 +114,7 @@ async def _send_plain(
             "headers": [
                 (b"content-type", b"text/plain; charset=utf-8"),
                 (b"content-length", str(len(body)).encode()),
+                *security_headers(scope),
                 *headers,
             ],
         }
@@ -84,7 +126,11 @@ async def _send_413(scope: dict, send: Any) -> None:
     language = _language(scope)
     body = _text(language, gettext_noop("The request is too large."))
     await _send_plain(
-        send, 413, body, [(b"connection", b"close"), (b"content-language", language.encode())]
+        scope,
+        send,
+        413,
+        body,
+        [(b"connection", b"close"), (b"content-language", language.encode())],
     )
 
 
@@ -129,14 +175,11 @@ class BodySizeLimitMiddleware:
 async def _send_503(scope: dict, send: Any, retry_after: int) -> None:
     language = _language(scope)
     await _send_plain(
+        scope,
         send,
         503,
         _text(language, gettext_noop("The service is busy. Please try again in a moment.")),
-        [
-            (b"retry-after", str(retry_after).encode()),
-            (b"cache-control", b"no-store"),
-            (b"content-language", language.encode()),
-        ],
+        [(b"retry-after", str(retry_after).encode()), (b"content-language", language.encode())],
     )
 
 
