@@ -22,6 +22,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files import File
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
+from django.core.validators import ProhibitNullCharactersValidator
 from django.db import transaction
 from django.http import HttpRequest
 from django.utils import timezone
@@ -86,6 +87,10 @@ class DocumentMeta:
     recipient_ids: list[int] = field(default_factory=list)
 
 
+# The validator of every form's CharField, so the JSON path says what the forms say.
+_no_null_characters = ProhibitNullCharactersValidator()
+
+
 def document_labels(document: Document) -> ItemLabels:
     return ItemLabels(
         space_id=document.space_id,
@@ -101,6 +106,12 @@ def _validate_meta(meta: DocumentMeta, *, space: Space, membership: Membership) 
         raise ValidationError(_("A title of 1 to 200 characters is required."), code="title")
     if len(meta.description) > 5000:
         raise ValidationError(_("The description is too long."), code="description")
+    # As a form's CharField refuses them: PostgreSQL cannot store a NUL in text or JSON.
+    for code, value in (("title", meta.title), ("description", meta.description)):
+        try:
+            _no_null_characters(value)
+        except ValidationError as exc:
+            raise ValidationError(exc.messages[0], code=code) from None
     validate_level(meta.level)
     if meta.level > clearance_in_effect(membership):
         raise ValidationError(
@@ -654,8 +665,8 @@ def _own_session(session_id: Any, acting_user: Any) -> UploadSession:
         .filter(pk=session_id, user_id=acting_user.pk)
         .first()
     )
-    if session is None:
-        raise PermissionDenied
+    if session is None:  # another user's, finished or missing: the view's 404 for all
+        raise UploadSession.DoesNotExist
     # Rights may have changed since the session started: check again on every part.
     access_space(acting_user, session.space_id, action=Action.UPLOAD)
     return session

@@ -24,11 +24,11 @@ from django.views.decorators.http import require_GET, require_POST
 
 from documents import services
 from documents.keys import space_key_current
-from documents.models import Document, DocumentVersion
-from documents.selectors import documents_visible
-from documents.services import DocumentMeta, UploadRejected, document_labels
+from documents.models import Document, DocumentVersion, UploadSession
+from documents.selectors import documents_visible, visible_document
+from documents.services import DocumentMeta, UploadRejected
 from documents.sniff import ALLOWED_EXTENSIONS
-from networks.access import Action, access_item, access_space, clearance_in_effect
+from networks.access import Action, access_space, clearance_in_effect
 from networks.clearance import TLP, level_choices, level_name
 from networks.models import Membership, MembershipStatus
 
@@ -148,18 +148,20 @@ def document_upload(request: HttpRequest, space_id: int) -> HttpResponse:
     )
 
 
-def _document_for(user: Any, document_id: int, action: Action = Action.VIEW) -> Document:
-    document = Document.objects.select_related("space").filter(pk=document_id).first()
+def _document_for(user: Any, document_id: int) -> Document:
+    """A document the user may see. Hidden and missing are alike a 404 (an id of another
+    space or network, or above the user's clearance, is no oracle); a right the user lacks
+    on a document they see (to manage it, to upload) is the caller's 403."""
+    document = visible_document(user=user, document_id=document_id)
     if document is None:
         raise Http404
-    access_item(user, document_labels(document), action=action)
     return document
 
 
 @login_required
 @require_POST
 def version_upload(request: HttpRequest, document_id: int) -> HttpResponse:
-    document = _document_for(request.user, document_id, Action.UPLOAD)
+    document = _document_for(request.user, document_id)
     services.access_document_manage(request.user, document, action=Action.UPLOAD)
     try:
         meta = _parse_meta(request)
@@ -269,7 +271,7 @@ def upload_start(request: HttpRequest, space_id: int) -> HttpResponse:
 @login_required
 @require_POST
 def version_upload_start(request: HttpRequest, document_id: int) -> HttpResponse:
-    document = _document_for(request.user, document_id, Action.UPLOAD)
+    document = _document_for(request.user, document_id)
     services.access_document_manage(request.user, document, action=Action.UPLOAD)
     try:
         data = _json_body(request)
@@ -296,6 +298,8 @@ def upload_part(request: HttpRequest, upload_id: Any, index: int) -> HttpRespons
             stream=request,
             content_length=_content_length(request),
         )
+    except UploadSession.DoesNotExist:
+        raise Http404 from None  # another user's, finished or missing: all alike
     except (UploadRejected, ValidationError) as exc:
         return _error(exc)
     return JsonResponse({"parts": session.parts_received, "received": session.bytes_received})
@@ -308,6 +312,8 @@ def upload_finish(request: HttpRequest, upload_id: Any) -> HttpResponse:
         version = services.upload_session_finish(
             session_id=upload_id, acting_user=request.user, request=request
         )
+    except UploadSession.DoesNotExist:
+        raise Http404 from None  # another user's, finished or missing: all alike
     except (UploadRejected, ValidationError) as exc:
         return _error(exc)
     url = f"/documents/{version.document_id}/"

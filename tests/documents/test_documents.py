@@ -277,6 +277,31 @@ def test_bad_metadata_changes_nothing(client, world, meta, code):
     assert _nothing_stored(before)
 
 
+@pytest.mark.parametrize("field", ["title", "description"])
+@pytest.mark.parametrize("path", ["upload", "upload_start"])
+def test_a_nul_character_is_a_clear_400_and_stores_nothing(client, world, field, path):
+    """As a form's CharField refuses it (PostgreSQL cannot store one): a 400 that names
+    the field, on both JSON paths, with nothing stored."""
+    from documents.models import UploadSession
+
+    before = _stored_files()
+    meta = {field: "Seizure\x00statistics"}
+    if path == "upload":
+        response = _upload(client, world, encrypt(b"hi", [_recipient(world)]), **meta)
+    else:
+        client.force_login(world["users"]["member_secret"])
+        body = {"title": "Seizure statistics", "filename": "stats.txt", "size": 100, **meta}
+        response = client.post(
+            f"/spaces/{world['space'].pk}/documents/uploads/",
+            data=json.dumps(body),
+            content_type="application/json",
+        )
+    assert response.status_code == 400
+    assert response.json() == {"error": field, "message": "Null characters are not allowed."}
+    assert _nothing_stored(before)
+    assert not Document.objects.exists() and not UploadSession.objects.exists()
+
+
 def test_red_recipients_must_be_cleared_members(client, world):
     users = world["users"]
     body = encrypt(b"hi", [_recipient(world)])
@@ -391,9 +416,9 @@ def test_documents_of_another_space_are_not_reachable(client, world):
         f"/documents/{version.document_id}/versions/1/download/",
     ):
         response = client.get(url)
-        assert response.status_code in (403, 404)
+        assert response.status_code == 404
     response = client.post(f"/documents/{version.document_id}/delete/")
-    assert response.status_code in (403, 404)
+    assert response.status_code == 404
     assert Document.objects.exists()
     # An uploader of the other space cannot add a version to this document either.
     other_upload = client.post(
@@ -402,7 +427,94 @@ def test_documents_of_another_space_are_not_reachable(client, world):
         content_type="application/octet-stream",
         HTTP_X_DOCUMENT_META=_meta_header(),
     )
-    assert other_upload.status_code in (403, 404)
+    assert other_upload.status_code == 404
+    assert DocumentVersion.objects.count() == 1
+
+
+MISSING_ID = 999_999
+
+
+def _document_routes(document_id: int) -> list[tuple[str, str, dict]]:
+    """(method, url, request arguments) of every route with a document id."""
+    version = encrypt(b"v2", [space_key_current(space=Document.objects.first().space).recipient])
+    return [
+        ("get", f"/documents/{document_id}/", {}),
+        ("get", f"/documents/{document_id}/versions/1/download/", {}),
+        ("post", f"/documents/{document_id}/delete/", {}),
+        (
+            "post",
+            f"/documents/{document_id}/versions/upload/",
+            {
+                "data": version,
+                "content_type": "application/octet-stream",
+                "HTTP_X_DOCUMENT_META": _meta_header(filename="v2.txt"),
+            },
+        ),
+        (
+            "post",
+            f"/documents/{document_id}/versions/uploads/",
+            {
+                "data": json.dumps({"filename": "v2.txt", "size": 100}),
+                "content_type": "application/json",
+            },
+        ),
+    ]
+
+
+def _answer(client, method: str, url: str, kwargs: dict) -> tuple[int, str, str]:
+    response = getattr(client, method)(url, **kwargs)
+    template = response.templates[0].name if response.templates else ""
+    return response.status_code, template, response.content.decode()
+
+
+@pytest.mark.parametrize(
+    "document_key, user_key",
+    [
+        ("secret", "member_confidential"),  # above the clearance
+        ("secret", "member_expired"),  # SECRET, but the clearance has expired
+        ("secret", "observer"),
+        ("red", "member_open"),  # TLP:RED, not a recipient
+        ("red", "moderator"),  # a moderator is no recipient either
+        ("secret", "other_moderator"),  # another space of the network
+        ("secret", "non_member"),
+        ("secret", "suspended"),
+    ],
+)
+def test_a_hidden_document_is_answered_as_a_missing_one(client, world, document_key, user_key):
+    """Every route of a document: the same 404 for a document the user may not see as for
+    an id that no document has, so sequential ids reveal nothing (issue #35)."""
+    users = world["users"]
+    if document_key == "secret":
+        _upload(client, world, encrypt(b"x", [_recipient(world)]), title="Kept title", level=3)
+    else:
+        _upload(
+            client,
+            world,
+            encrypt(b"x", [_recipient(world)]),
+            title="Kept title",
+            tlp="RED",
+            recipients=[users["member_restricted"].pk],
+        )
+    document = Document.objects.get()
+    client.force_login(users[user_key])
+    for (method, url, kwargs), (_m, missing_url, missing_kwargs) in zip(
+        _document_routes(document.pk), _document_routes(MISSING_ID), strict=True
+    ):
+        hidden = _answer(client, method, url, kwargs)
+        missing = _answer(client, method, missing_url, missing_kwargs)
+        assert hidden[:2] == missing[:2] and hidden[0] == 404, (url, hidden[:2], missing[:2])
+        assert "Kept title" not in hidden[2] and world["space"].name not in hidden[2]
+    assert DocumentVersion.objects.count() == 1 and Document.objects.count() == 1
+
+
+def test_a_right_lacking_on_a_visible_document_is_a_403(client, world):
+    """Hidden is a 404; seen but not managed (not the author, not a moderator) is a 403."""
+    _upload(client, world, encrypt(b"x", [_recipient(world)]), title="Kept title", level=1)
+    document = Document.objects.get()
+    client.force_login(world["users"]["member_restricted"])
+    assert client.get(f"/documents/{document.pk}/").status_code == 200
+    for method, url, kwargs in _document_routes(document.pk)[2:]:
+        assert getattr(client, method)(url, **kwargs).status_code == 403, url
     assert DocumentVersion.objects.count() == 1
 
 

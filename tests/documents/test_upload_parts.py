@@ -148,20 +148,25 @@ def test_tampered_parts_store_nothing(client, world):
     # Verified as it arrives: the part holding the bad chunk is refused, the upload ends.
     response = _part(client, session, 1, bytes(tampered[PART : 2 * PART]))
     assert response.status_code == 400 and response.json()["error"] == "invalid_ciphertext"
-    assert client.post(session["finish_url"]).status_code == 403
+    assert client.post(session["finish_url"]).status_code == 404  # the upload has ended
     assert not _staged() and not DocumentVersion.objects.exists()
     assert not UploadSession.objects.exists()
     stored = Path(default_storage.location) / "documents"
     assert not stored.exists() or not any(p.is_file() for p in stored.rglob("*"))
 
 
-def test_someone_elses_session_is_refused(client, world):
+def test_someone_elses_session_is_answered_as_a_missing_one(client, world):
     client.force_login(world["users"]["member_secret"])
     _plaintext, data = _ciphertext(world)
     session = _start(client, world, len(data)).json()
     client.force_login(world["users"]["member_confidential"])
-    assert _part(client, session, 0, data[:PART]).status_code == 403
-    assert client.post(session["finish_url"]).status_code == 403
+    missing = {
+        "parts_url": "/uploads/00000000-0000-4000-8000-000000000000/parts/",
+        "finish_url": "/uploads/00000000-0000-4000-8000-000000000000/finish/",
+    }
+    for target in (session, missing):
+        assert _part(client, target, 0, data[:PART]).status_code == 404
+        assert client.post(target["finish_url"]).status_code == 404
     assert UploadSession.objects.get().parts_received == 0
 
 

@@ -273,7 +273,7 @@ def test_finish_twice(client, world):
     assert len(_staged()) == 4 and not DocumentVersion.objects.exists()
     UploadSession.objects.update(finishing=False)
     assert client.post(session["finish_url"]).status_code == 201
-    assert client.post(session["finish_url"]).status_code == 403
+    assert client.post(session["finish_url"]).status_code == 404  # finished: gone
     assert DocumentVersion.objects.count() == 1 and not _staged()
 
 
@@ -283,8 +283,8 @@ def test_another_user_cannot_finish_or_send(client, world):
     session = _start(client, world, len(data)).json()
     _send_all(client, session, data)
     client.force_login(world["users"]["moderator"])
-    assert client.post(session["finish_url"]).status_code == 403
-    assert _part(client, session, 4, b"x").status_code == 403
+    assert client.post(session["finish_url"]).status_code == 404  # as a missing upload
+    assert _part(client, session, 4, b"x").status_code == 404
     assert not UploadSession.objects.get().finishing
     assert not DocumentVersion.objects.exists()
 
