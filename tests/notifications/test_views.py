@@ -183,6 +183,41 @@ def test_follow_refuses_bad_input(room):
     assert not TopicFollow.objects.filter(user=u["restricted"]).exists()
 
 
+@pytest.mark.parametrize(
+    ("level", "tlp", "who"),
+    [(2, "AMBER", "restricted"), (0, "RED", "confidential")],  # above them; RED, not for them
+)
+def test_following_a_hidden_note_discussion_is_answered_as_a_missing_topic(room, level, tlp, who):
+    """A note's discussion is part of the note: following it, for a member who may not see
+    the note, is the same 404 as a topic that does not exist, and follows nothing."""
+    import dataclasses
+
+    from messaging.note_services import note_create
+    from tests.messaging.test_notes import BASE
+
+    u = room["users"]
+    note = note_create(
+        space=room["space"],
+        data=dataclasses.replace(BASE, level=level, tlp=tlp, recipients=[u["secret"]]
+                                 if tlp == "RED" else []),
+        acting_user=u["moderator"],
+    )
+    client = login(u[who])
+    space = room["space"]
+    hidden = client.post(reverse("topic_follow", args=[space.pk, note.topic_id]),
+                         {"following": "1"})
+    missing = client.post(reverse("topic_follow", args=[space.pk, 10**9]), {"following": "1"})
+    assert hidden.status_code == missing.status_code == 404
+    assert hidden.templates[0].name == missing.templates[0].name
+    assert "You follow this topic" not in client.get(reverse("notification_list")).content.decode()
+    assert not TopicFollow.objects.filter(user=u[who]).exists()
+    # Whoever may see the note follows its discussion.
+    viewer = login(u["secret"])
+    assert viewer.post(reverse("topic_follow", args=[space.pk, note.topic_id]),
+                       {"following": "1"}).status_code == 302
+    assert TopicFollow.objects.get(user=u["secret"], topic=note.topic).following
+
+
 def test_the_list_query_count_does_not_grow(room, django_assert_max_num_queries):
     u = room["users"]
     client = login(u["secret"])

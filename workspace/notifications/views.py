@@ -11,6 +11,8 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from messaging.models import Topic
+from messaging.selectors import visible_topic
 from networks.access import Action, access_space
 from workspace.notifications import selectors, services
 from workspace.notifications.forms import FollowForm, PreferenceForm
@@ -81,12 +83,12 @@ def notification_settings(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_POST
 def topic_follow(request: HttpRequest, space_id: int, topic_id: int) -> HttpResponse:
-    from messaging.models import Topic
-
     access_space(request.user, space_id, action=Action.VIEW)
-    topic = Topic.objects.filter(pk=topic_id, space_id=space_id).first()
-    if topic is None:
-        raise Http404
+    try:
+        # A hidden note's discussion is a 404 like a missing topic, as on the topic page.
+        topic = visible_topic(user=request.user, space_id=space_id, topic_id=topic_id)
+    except Topic.DoesNotExist:
+        raise Http404 from None
     form = FollowForm(request.POST)
     if not form.is_valid():
         return HttpResponseBadRequest(_("Invalid request."))
