@@ -7,6 +7,7 @@ from typing import Any
 from django.core import signing
 from django.db import transaction
 from django.http import HttpRequest
+from django.urls import reverse
 from django.utils import timezone
 
 from networks.models import Invitation, Membership, MembershipStatus
@@ -20,6 +21,24 @@ class InvitationInvalid(Exception):
 
 def invitation_token(invitation: Invitation) -> str:
     return signing.dumps({"i": invitation.pk, "n": invitation.nonce}, salt=TOKEN_SALT)
+
+
+def invitation_link(invitation: Invitation) -> str:
+    """The path of the invitation's link, its token in the fragment: a browser never
+    sends a fragment, so no server, proxy log or Referer header ever holds the token."""
+    return f"{reverse('invitation_accept')}#{invitation_token(invitation)}"
+
+
+def token_from_input(text: str) -> str:
+    """The token in what the invitation page posts: the bare token (its script reads the
+    fragment), or a whole link pasted by hand, new (`…/invitations/#TOKEN`) or old
+    (`…/invitations/TOKEN/`)."""
+    text = text.strip()
+    if "#" in text:
+        return text.rsplit("#", 1)[1].strip()
+    if "/invitations/" in text:
+        return text.split("/invitations/", 1)[1].strip("/").split("/", 1)[0]
+    return text
 
 
 def _load(token: str) -> dict[str, Any]:

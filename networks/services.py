@@ -11,7 +11,6 @@ from django.db import transaction
 from django.db.models import Q
 from django.http import HttpRequest
 from django.template.loader import render_to_string
-from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -277,9 +276,9 @@ def membership_invite(
 
 
 def _send_invitation_email(invitation: Invitation, request: HttpRequest | None) -> None:
-    from networks.invitations import invitation_token
+    from networks.invitations import invitation_link
 
-    path = reverse("invitation_accept", args=[invitation_token(invitation)])
+    path = invitation_link(invitation)
     link = request.build_absolute_uri(path) if request is not None else path
     context = {"invitation": invitation, "link": link}
     send_mail(

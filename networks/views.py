@@ -33,31 +33,47 @@ from networks.invitations import (
     InvitationInvalid,
     invitation_accept_by_token,
     invitation_from_token,
+    token_from_input,
 )
 from networks.models import JoinRequest, Membership, Network, Space
 from workspace.accounts.adapter import INVITATION_SESSION_KEY
 
 
+def _invitation_invalid(request: HttpRequest) -> HttpResponse:
+    request.session.pop(INVITATION_SESSION_KEY, None)
+    return render(request, "networks/invitation_invalid.html", status=404)
+
+
 @require_http_methods(["GET", "POST"])
-def invitation_accept(request: HttpRequest, token: str) -> HttpResponse:
-    """The link in an invitation email. Anonymous: stash the token, go to signup."""
+def invitation_accept(request: HttpRequest) -> HttpResponse:
+    """The invitation link's page. Its token comes in the link's fragment, which the page's
+    script posts here (or the invitee pastes the link); it is kept in the session, so the
+    signup that follows can check it and accept the invitation."""
+    if request.method == "POST" and "token" in request.POST:
+        token = token_from_input(request.POST["token"])[:1000]
+        try:
+            invitation_from_token(token)
+        except InvitationInvalid:
+            return _invitation_invalid(request)
+        request.session[INVITATION_SESSION_KEY] = token
+        return redirect("invitation_accept")
+
+    token = request.session.get(INVITATION_SESSION_KEY)
+    if not token:
+        return render(request, "networks/invitation_open.html")
     try:
         invitation = invitation_from_token(token)
     except InvitationInvalid:
-        request.session.pop(INVITATION_SESSION_KEY, None)
-        return render(request, "networks/invitation_invalid.html", status=404)
+        return _invitation_invalid(request)
 
-    if not request.user.is_authenticated:
-        request.session[INVITATION_SESSION_KEY] = token
-        if request.method == "POST":
-            return redirect("account_signup")
-        return render(request, "networks/invitation_accept.html", {"invitation": invitation})
-
+    if request.method == "POST" and not request.user.is_authenticated:
+        return redirect("account_signup")
     if request.method == "POST":
         try:
             invitation_accept_by_token(token=token, acting_user=request.user, request=request)
         except InvitationInvalid:
-            return render(request, "networks/invitation_invalid.html", status=404)
+            return _invitation_invalid(request)
+        request.session.pop(INVITATION_SESSION_KEY, None)
         messages.success(request, _("You have joined %(space)s.") % {"space": invitation.space})
         return redirect("space_detail", space_id=invitation.space_id)
     return render(request, "networks/invitation_accept.html", {"invitation": invitation})

@@ -23,7 +23,8 @@ urlpatterns = [
     # Full-text search over what the user may see (workspace/search).
     path("search/", search_views.search_page, name="search"),
     path("metrics", health.metrics_view, name="metrics"),
-    path("invitations/<str:token>/", network_views.invitation_accept, name="invitation_accept"),
+    # The token travels in the link's fragment and reaches us in a POST body, never a path.
+    path("invitations/", network_views.invitation_accept, name="invitation_accept"),
     path("networks/<slug:slug>/", network_views.network_directory, name="network_directory"),
     path("networks/<slug:slug>/spaces/new/", network_views.space_create, name="space_create"),
     path("spaces/<int:space_id>/", network_views.space_detail, name="space_detail"),

@@ -37,12 +37,18 @@ def test_invited_signup_to_dashboard(world, daphne_server, browser, browser_log)
     # The invitation mail went through this process's outbox (locmem): follow its link.
     sent = [m for m in mail.outbox if email in m.to]
     assert len(sent) == 1
-    path = re.search(r"/invitations/[^/\s]+/", sent[0].body).group(0)
-    assert invitation_from_token(path.split("/")[2]).pk == invitation.pk
+    path = re.search(r"/invitations/#\S+", sent[0].body).group(0)
+    assert invitation_from_token(path.split("#")[1]).pk == invitation.pk
     page = new_context(browser, daphne_server, browser_log).new_page()
+    requests: list[str] = []
+    page.on("request", lambda request: requests.append(request.url))
 
-    # The invitation link: anonymous, so it offers to create an account.
+    # The invitation link: anonymous, so it offers to create an account. Its token is in
+    # the fragment, which the page posts; no request's URL ever carries it.
     page.goto(path)
+    page.get_by_role("button", name="Create my account").wait_for()
+    assert "#" not in page.url
+    assert not [url for url in requests if path.split("#")[1] in url]
     assert_accessible(page)
     page.get_by_role("button", name="Create my account").click()
     page.wait_for_url(re.compile(r"/accounts/signup/$"))

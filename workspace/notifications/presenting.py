@@ -49,9 +49,9 @@ def _path(notification: Notification) -> str:
     if kind == NotificationKind.DOCUMENT and notification.document_id:
         return reverse("document_detail", args=[notification.document_id])
     if kind == NotificationKind.INVITATION and notification.invitation_id:
-        from networks.invitations import invitation_token
+        from networks.invitations import invitation_link
 
-        return reverse("invitation_accept", args=[invitation_token(notification.invitation)])
+        return invitation_link(notification.invitation)
     if kind == NotificationKind.JOIN_REQUEST:
         return reverse("space_members", args=[notification.space_id])
     return reverse("space_detail", args=[notification.space_id])
