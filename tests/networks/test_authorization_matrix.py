@@ -3,9 +3,19 @@
 A route missing from ROUTES fails `test_every_route_is_in_the_matrix`, so a new view
 cannot escape. Deny means 403 or 404 with nothing of the space in the body (or, for
 anonymous and not-yet-MFA users, a redirect to login or MFA setup).
+
+Hidden is missing: for every route that names an object (OBJECT_ROUTES), a user who may
+not see the object gets the very answer an id (or slug) that no object has gets, so
+walking ids tells nothing. A hidden document, upload, notification or network is a 404.
+Under /spaces/<id>/ the space answers first: a space the user is no active member of is
+a 403, as a missing space is; a hidden item in a space they belong to is a 404. A right
+the user lacks on an object they do see (to manage it, to post) may be a 403: that is
+not this check's business.
 """
 
 from __future__ import annotations
+
+import re
 
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
@@ -55,6 +65,7 @@ ROUTES: dict[str, tuple[str, set[str]]] = {
     "network_audit": ("GET", {"network_admin"}),
     "space_insight": ("GET", MODERATION),
     "network_insight": ("GET", {"network_admin"}),
+    "platform_audit": ("GET", set()),  # superusers only: nobody here
     "upload_start": ("POST", UPLOADERS),
     "version_upload_start": ("POST", DOC_MANAGERS),
     "upload_part": ("POST", {"member_secret"}),  # the upload session's owner only
@@ -217,6 +228,7 @@ def _urls(world) -> dict[str, str]:
         "network_audit": {"slug": space.network.slug},
         "space_insight": {"space_id": space.pk},
         "network_insight": {"slug": space.network.slug},
+        "platform_audit": {},
         "upload_start": {"space_id": space.pk},
         "version_upload_start": {"document_id": document.pk},
         "upload_part": {"upload_id": session.pk, "index": 0},
@@ -348,3 +360,97 @@ def test_matrix_cell(client, matrix, db, route, user_key):
         assert response.status_code in (403, 404), (route, user_key, response.status_code)
     assert space.name not in body and "Marker-7f3a" not in body
     assert "Nightjar brief" not in body and "matrix document body" not in body
+
+
+# Who may see the object a route names (not who may act on it).
+SEE_SPACE = MEMBERS | {"network_admin", "other_moderator"}  # listed in their directory
+MISSING_ID = 999_999_999
+MISSING_SLUG = "no-such-network"
+# route -> (the URL argument naming its object, who may see that object)
+OBJECT_ROUTES: dict[str, tuple[str, set[str]]] = {
+    "network_directory": ("slug", NETWORK_PEOPLE),
+    "space_create": ("slug", {"network_admin"}),
+    "network_audit": ("slug", {"network_admin"}),
+    "network_insight": ("slug", {"network_admin"}),
+    **{
+        name: ("space_id", SEE_SPACE)
+        for name in (
+            "space_detail", "join_request_create", "space_members", "space_invite",
+            "document_list", "document_new", "document_upload", "upload_start",
+            "space_audit", "space_insight", "topic_list", "topic_create", "note_list",
+            "note_create", "note_list_export",
+        )
+    },
+    "membership_change": ("membership_id", MODERATION),
+    "membership_status": ("membership_id", MODERATION),
+    "join_request_decide": ("request_id", MODERATION),
+    "document_detail": ("document_id", CLEARED_FOR_DOC),
+    "version_upload": ("document_id", CLEARED_FOR_DOC),
+    "version_download": ("document_id", CLEARED_FOR_DOC),
+    "document_delete": ("document_id", CLEARED_FOR_DOC),
+    "version_upload_start": ("document_id", CLEARED_FOR_DOC),
+    "upload_part": ("upload_id", {"member_secret"}),
+    "upload_finish": ("upload_id", {"member_secret"}),
+    "topic_detail": ("topic_id", MEMBERS),
+    "message_post": ("topic_id", MEMBERS),
+    "topic_follow": ("topic_id", MEMBERS),
+    "message_edit": ("message_id", MEMBERS),
+    "message_delete": ("message_id", MEMBERS),
+    "message_revisions": ("message_id", MEMBERS),
+    "reaction_toggle": ("message_id", MEMBERS),
+    "note_detail": ("note_id", MEMBERS),
+    "note_edit": ("note_id", MEMBERS),
+    "note_export": ("note_id", MEMBERS),
+    "notification_read": ("notification_id", {"member_restricted"}),
+}
+# Objects that stand outside any space's URL: hidden and missing are a 404 for everyone.
+NOT_UNDER_A_SPACE = {"slug", "document_id", "upload_id", "notification_id"}
+
+
+def test_every_route_with_an_object_is_in_the_hidden_is_missing_check():
+    unchecked = [
+        name
+        for route, name in _walk(get_resolver().url_patterns)
+        if name in ROUTES and re.search(r"<(int|slug|uuid):", route) and name not in OBJECT_ROUTES
+    ]
+    assert not unchecked, f"routes with an object missing from OBJECT_ROUTES: {unchecked}"
+
+
+def _answer(client, method: str, url: str, data: dict) -> tuple[int, str, str]:  # type: ignore[no-untyped-def]
+    response = client.get(url) if method == "GET" else client.post(url, data)
+    if response.streaming:
+        body = b"".join(response.streaming_content).decode()
+    else:
+        body = response.content.decode()
+    template = response.templates[0].name if response.templates else ""
+    # Per-response tokens, and the URL itself (a form may post back to it), are no oracle.
+    body = re.sub(r'(csrfmiddlewaretoken" value=|nonce=)"[^"]*"', r"\1", body)
+    body = body.replace(url, "")
+    return response.status_code, template, body
+
+
+@pytest.mark.parametrize("route", sorted(OBJECT_ROUTES))
+def test_hidden_is_answered_as_missing(client, matrix, db, route):
+    from django.urls import resolve, reverse
+
+    world, urls = matrix
+    method, allowed = ROUTES[route]
+    argument, see = OBJECT_ROUTES[route]
+    url = urls[route]
+    kwargs = dict(resolve(url).kwargs)
+    kwargs[argument] = {
+        "slug": MISSING_SLUG,
+        "upload_id": "00000000-0000-4000-8000-000000000000",
+    }.get(argument, MISSING_ID)
+    missing_url = reverse(route, kwargs=kwargs)
+    data = POST_DATA.get(route, {})
+    for user_key in sorted(MFA_USERS - see):
+        assert user_key not in allowed, (route, user_key)
+        client.force_login(world["users"][user_key])
+        hidden = _answer(client, method, url, data)
+        missing = _answer(client, method, missing_url, data)
+        assert hidden == missing, (route, user_key, hidden[:2], missing[:2])
+        if argument in NOT_UNDER_A_SPACE:
+            assert hidden[0] == 404, (route, user_key, hidden[0])
+        for name in (world["space"].name, world["space"].network.name, "Nightjar brief"):
+            assert name not in hidden[2], (route, user_key, name)
