@@ -160,3 +160,39 @@ def test_a_batch_holds_at_most_a_few_layer_connections_at_once():
     group_send_many([(f"user.{i}", {"type": "x"}) for i in range(50)], layer=layer)
     assert len(layer.sent) == 50
     assert 1 < layer.peak <= SEND_CONCURRENCY
+
+
+@pytest.mark.django_db(transaction=True)  # the change commits, and on_commit runs, in the view
+def test_a_channel_layer_outage_does_not_fail_a_committed_membership_change(
+    client, world, settings, caplog
+):
+    """#32: `notify_user_on_commit` raised the layer's ConnectionError out of on_commit,
+    after the change and its audit event had committed: the moderator got a 500. It now
+    logs, like every doorbell. A real Redis layer, pointed at a port nothing listens on."""
+    from channels.layers import channel_layers
+
+    from networks.models import Membership
+    from workspace.audit.models import AuditEvent
+
+    settings.CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": ["redis://127.0.0.1:1/0"]},
+        }
+    }
+    channel_layers.backends.clear()
+    try:
+        target = Membership.objects.get(user=world["users"]["member_open"], space=world["space"])
+        client.force_login(world["users"]["moderator"])
+        with caplog.at_level(logging.WARNING, logger="workspace.realtime"):
+            response = client.post(
+                f"/spaces/{world['space'].pk}/members/{target.pk}/status/",
+                {"status": "suspended"},
+            )
+        assert response.status_code == 302
+        target.refresh_from_db()
+        assert target.status == "suspended"
+        assert AuditEvent.objects.filter(action="membership.suspended").exists()
+        assert "doorbells not sent" in caplog.text
+    finally:
+        channel_layers.backends.clear()

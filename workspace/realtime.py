@@ -107,12 +107,10 @@ def _on_loop_thread(loop: asyncio.AbstractEventLoop) -> bool:
 
 
 def notify_user_on_commit(user_id: int, *, reason: str, space_id: int | None = None) -> None:
-    """After the current transaction commits, send `access.changed` to the user's sockets."""
+    """After the current transaction commits, send `access.changed` to the user's sockets.
+
+    Like every doorbell, a failed send is logged, not raised: the change and its audit
+    event have committed, and an outage of the channel layer must not turn that into an
+    error page (sockets also re-check access on every frame)."""
     message: dict[str, Any] = {"type": "access.changed", "reason": reason, "space_id": space_id}
-
-    def send() -> None:
-        layer = get_channel_layer()
-        if layer is not None:
-            async_to_sync(layer.group_send)(user_group(user_id), message)
-
-    transaction.on_commit(send)
+    transaction.on_commit(lambda: group_send_many([(user_group(user_id), message)]))
