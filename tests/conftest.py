@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Iterator
+from contextlib import ExitStack
 
 import pytest
 from django.db import connection
+
+from workspace.audit.dbroles import as_table_owner
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
@@ -35,6 +39,27 @@ def _socket_threads_let_go_of_the_database(django_db_setup, django_db_blocker): 
 
     with django_db_blocker.unblock():
         close_connections()
+
+
+@pytest.fixture(scope="session")
+def _as_table_owner() -> Iterator[ExitStack]:
+    with ExitStack() as stack:
+        yield stack
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings, _as_table_owner):  # type: ignore[no-untyped-def]
+    """PostgreSQL with DATABASE_OWNER_URL: the test database is created, migrated and
+    dropped by the tables' owner, and the tests run as DATABASE_URL's restricted role,
+    as the application does (docs/deploy.md). Otherwise nothing changes."""
+    _as_table_owner.enter_context(as_table_owner())
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, _as_table_owner):  # type: ignore[no-untyped-def]
+    _as_table_owner.close()  # created and migrated: from here on, the application's role
+    yield
+    _as_table_owner.enter_context(as_table_owner())  # pytest-django drops it next
 
 
 @pytest.fixture(autouse=True)

@@ -1,8 +1,9 @@
-"""The master key: a KeyProvider wraps and unwraps secrets with AES-256-GCM.
+"""The master key: a KeyProvider wraps and unwraps secrets with AES-256-GCM, and derives keys.
 
 The default provider reads a 32-byte key from `WORKSPACE_MASTER_KEY` (hex) or from
 `WORKSPACE_MASTER_KEY_FILE`, generating that file with mode 0600 when it is absent.
-A KMS or HSM provider only has to implement `wrap` and `unwrap`.
+A KMS or HSM provider implements `wrap`, `unwrap` and `derive_key` (e.g. an HMAC of the
+context under a key that never leaves the KMS).
 """
 
 from __future__ import annotations
@@ -14,12 +15,16 @@ from pathlib import Path
 from typing import Protocol
 
 from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from django.conf import settings
 from django.utils.module_loading import import_string
 
 NONCE_SIZE = 12
 FORMAT_VERSION = b"\x01"
+# HKDF salt for keys derived from the master key; `context` (the info) names each key.
+DERIVE_SALT = b"workspace/master-key/derive/v1"
 
 
 class KeyUnwrapError(Exception):
@@ -33,6 +38,10 @@ class KeyProvider(Protocol):
 
     def unwrap(self, blob: bytes, *, context: bytes) -> bytes: ...
 
+    def derive_key(self, *, context: bytes, length: int = 32) -> bytes:
+        """A key that only the master key's holder can compute; the same for the same context."""
+        ...
+
 
 class LocalKeyProvider:
     """AES-256-GCM under a local master key; `context` is the associated data."""
@@ -40,6 +49,7 @@ class LocalKeyProvider:
     def __init__(self, key: bytes, *, key_id: str = "local-1") -> None:
         if len(key) != 32:
             raise ValueError("The master key must be 32 bytes.")
+        self._key = key
         self._aead = AESGCM(key)
         self.key_id = key_id
 
@@ -55,6 +65,12 @@ class LocalKeyProvider:
             return self._aead.decrypt(nonce, ciphertext, context)
         except InvalidTag as exc:
             raise KeyUnwrapError("Wrapped key failed authentication.") from exc
+
+    def derive_key(self, *, context: bytes, length: int = 32) -> bytes:
+        # HKDF-SHA256 (RFC 5869) with the master key as input keying material.
+        return HKDF(
+            algorithm=hashes.SHA256(), length=length, salt=DERIVE_SALT, info=context
+        ).derive(self._key)
 
     @classmethod
     def from_settings(cls) -> LocalKeyProvider:

@@ -174,6 +174,22 @@ if DB_POOL_SIZE > 0 and DATABASES["default"]["ENGINE"] == "django.db.backends.po
         # fails within 2 s, as it did without the pool, instead of hanging.
         "timeout": 2,
     }
+# PostgreSQL with two roles (docs/deploy.md, "Database roles"): DATABASE_OWNER_URL names
+# the role that owns the tables, with DATABASE_URL's database; `migrate` and `flush` run
+# as it (workspace/audit/dbroles.py). DATABASE_URL's role then owns nothing, so it cannot
+# disable the audit log's triggers, and may only read and append audit rows. Unset: one
+# role does everything.
+DATABASE_OWNER: dict[str, str] = {}
+DATABASE_APP_ROLE = ""
+if env.str("DATABASE_OWNER_URL", default=""):
+    _owner = env.db("DATABASE_OWNER_URL")
+    _same = ("ENGINE", "NAME", "HOST", "PORT")
+    if [_owner.get(k) for k in _same] != [DATABASES["default"].get(k) for k in _same]:
+        raise ImproperlyConfigured(
+            "DATABASE_OWNER_URL must name DATABASE_URL's PostgreSQL database, as another role"
+        )
+    DATABASE_OWNER = {"USER": _owner["USER"], "PASSWORD": _owner.get("PASSWORD", "")}
+    DATABASE_APP_ROLE = DATABASES["default"]["USER"]
 # Threads for the WebSocket consumers' database work (messaging/dbthreads.py); 0 (the
 # default): 4 on PostgreSQL, 1 on SQLite. Each keeps one database connection open.
 MESSAGING_DB_THREADS = env.int("WORKSPACE_SOCKET_DB_THREADS", default=0)

@@ -1,4 +1,8 @@
-"""manage.py audit_verify: OK on an intact chain; names the first broken link after tampering."""
+"""manage.py audit_verify: OK on an intact chain; names the first broken link after tampering.
+
+The forgeries here carry hashes made with the chain key (an insider's best case) to show
+each structural check on its own; tests/audit/test_tampering.py forges without the key.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,8 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
-from tests.audit.helpers import TABLE, tamper, tamper_insert, tamper_shift_seq
+from tests.audit.helpers import TABLE, tamper, tamper_insert, tamper_shift_seq, tampering_db
+from workspace.audit.keys import audit_chain_key
 from workspace.audit.models import AuditEvent
 from workspace.audit.selectors import (
     REASON_HASH,
@@ -18,7 +23,7 @@ from workspace.audit.selectors import (
 )
 from workspace.audit.services import audit_record
 
-pytestmark = pytest.mark.django_db
+pytestmark = tampering_db
 
 
 @pytest.fixture
@@ -36,12 +41,15 @@ def verify() -> str:
 
 
 def test_empty_chain_is_ok():
-    assert verify().splitlines()[0] == "audit chain OK: 0 events"
+    assert verify().splitlines() == [
+        "audit chain OK: 0 events, 0 checkpoints matched",
+        f"head: seq 0 hash {'0' * 64}",
+    ]
 
 
 def test_intact_chain_is_ok(chain):
     lines = verify().splitlines()
-    assert lines[0] == "audit chain OK: 5 events"
+    assert lines[0] == "audit chain OK: 5 events, 0 checkpoints matched"
     assert lines[1] == f"head: seq 5 hash {chain[-1].hash}"
 
 
@@ -91,7 +99,7 @@ def test_forged_row_with_wrong_hash_is_detected(chain):
         hash="f" * 64,
     )
     tamper_insert(forged)
-    with pytest.raises(CommandError, match=r"seq 6 \(id \d+\): hash mismatch \(row altered\)"):
+    with pytest.raises(CommandError, match=r"seq 6 \(id \d+\): hash mismatch \(row altered"):
         verify()
 
 
@@ -103,7 +111,7 @@ def test_forged_row_with_wrong_prev_hash_is_detected(chain):
         details={},
         prev_hash="0" * 64,
     )
-    forged.hash = forged.compute_hash()
+    forged.hash = forged.compute_hash(audit_chain_key())
     tamper_insert(forged)
     result = audit_chain_verify()
     assert (result.broken_seq, result.reason) == (6, REASON_PREV_HASH)
@@ -122,7 +130,7 @@ def test_row_inserted_in_the_middle_by_renumbering_is_detected(chain):
         details={},
         prev_hash=chain[1].hash,
     )
-    forged.hash = forged.compute_hash()
+    forged.hash = forged.compute_hash(audit_chain_key())
     tamper_insert(forged)
     with pytest.raises(CommandError, match=r"seq 4 .*prev_hash mismatch"):
         verify()

@@ -1,11 +1,11 @@
-"""The ORM refuses to change or remove audit events."""
+"""The ORM refuses to change or remove audit events and checkpoints."""
 
 from __future__ import annotations
 
 import pytest
 
-from workspace.audit.models import AuditEvent, AuditImmutable
-from workspace.audit.services import audit_record
+from workspace.audit.models import AuditCheckpoint, AuditEvent, AuditImmutable
+from workspace.audit.services import audit_checkpoint_create, audit_record
 
 pytestmark = pytest.mark.django_db
 
@@ -53,3 +53,17 @@ def test_instance_delete_is_refused(event):
     with pytest.raises(AuditImmutable):
         event.delete()
     assert AuditEvent.objects.filter(pk=event.pk).exists()
+
+
+def test_checkpoints_are_append_only_too(event):
+    checkpoint = audit_checkpoint_create()
+    with pytest.raises(AuditImmutable):
+        AuditCheckpoint.objects.update(hash="0" * 64)
+    with pytest.raises(AuditImmutable):
+        AuditCheckpoint.objects.all().delete()
+    checkpoint.hash = "0" * 64
+    with pytest.raises(AuditImmutable):
+        checkpoint.save()
+    with pytest.raises(AuditImmutable):
+        checkpoint.delete()
+    assert AuditCheckpoint.objects.get().hash == event.hash

@@ -10,7 +10,8 @@ from django.db import transaction
 from django.test import RequestFactory
 
 from tests.factories import UserFactory
-from workspace.audit.models import GENESIS_HASH, AuditEvent
+from workspace.audit.keys import audit_chain_key
+from workspace.audit.models import GENESIS_HASH, AuditCheckpoint, AuditEvent
 from workspace.audit.selectors import audit_chain_verify
 from workspace.audit.services import REDACTED, audit_record
 
@@ -22,7 +23,8 @@ def test_first_event_starts_the_chain():
     event.refresh_from_db()
     assert event.seq == 1
     assert event.prev_hash == GENESIS_HASH
-    assert event.hash == event.compute_hash()
+    assert event.hash == event.compute_hash(audit_chain_key())
+    assert event.hash != event.compute_legacy_hash()  # keyed: HMAC, not plain SHA-256
     assert len(event.hash) == 64
     assert (event.space_id, event.target) == (7, "membership:12")
     assert event.created_at.tzinfo is not None
@@ -91,7 +93,7 @@ def test_details_round_trip_through_the_database_keep_the_hash_valid():
     event = AuditEvent.objects.get()
     assert event.details["ids"] == [1, 2]
     assert event.details["when"] == "2025-01-02T03:04:05Z"
-    assert event.compute_hash() == event.hash
+    assert event.compute_hash(audit_chain_key()) == event.hash
     assert audit_chain_verify().ok
 
 
@@ -134,3 +136,28 @@ def test_event_rolls_back_with_the_callers_transaction():
         (2, "a.after"),
     ]
     assert audit_chain_verify().ok
+
+
+def test_a_checkpoint_is_signed_every_n_events(settings):
+    settings.AUDIT_CHECKPOINT_EVERY = 3
+    events = [audit_record(action="test.event", details={"n": n}) for n in range(7)]
+    checkpoints = list(AuditCheckpoint.objects.all())
+    assert [(c.seq, c.hash) for c in checkpoints] == [(3, events[2].hash), (6, events[5].hash)]
+    result = audit_chain_verify()
+    assert (result.ok, result.count, result.checked) == (True, 7, 2)
+
+
+def test_a_rolled_back_event_takes_its_checkpoint_with_it(settings):
+    settings.AUDIT_CHECKPOINT_EVERY = 1
+    audit_record(action="a.kept")
+    with pytest.raises(RuntimeError), transaction.atomic():
+        audit_record(action="a.rolled_back")
+        raise RuntimeError
+    assert list(AuditCheckpoint.objects.values_list("seq", flat=True)) == [1]
+
+
+def test_no_periodic_checkpoint_when_turned_off(settings):
+    settings.AUDIT_CHECKPOINT_EVERY = 0
+    for _ in range(3):
+        audit_record(action="test.event")
+    assert not AuditCheckpoint.objects.exists()

@@ -1,15 +1,22 @@
-"""AuditEvent: one append-only row of the SHA-256 hash chain, and the chain's hashing rule."""
+"""AuditEvent: one append-only row of the keyed hash chain; AuditCheckpoint: a signed head."""
 
 from __future__ import annotations
 
-import hashlib
-import json
-from datetime import UTC
 from typing import Any, NoReturn
 
 from django.db import models
 
+from workspace.audit.chain import (
+    SignedCheckpoint,
+    event_canonical_bytes,
+    keyed_hash,
+    legacy_hash,
+)
+
 GENESIS_HASH = "0" * 64
+# Appended once, by migration 0003, after the rows hashed with plain SHA-256 (if any);
+# it is itself keyed, so it cannot be forged, moved or dropped without breaking the chain.
+CHAIN_KEYED_ACTION = "audit.chain_keyed"
 
 
 class AuditImmutable(Exception):
@@ -18,12 +25,12 @@ class AuditImmutable(Exception):
 
 def _refuse(what: str) -> NoReturn:
     raise AuditImmutable(
-        f"Audit events are append-only: {what} is refused. "
+        f"The audit log is append-only: {what} is refused. "
         "Record new events with workspace.audit.services.audit_record()."
     )
 
 
-class AuditEventQuerySet(models.QuerySet["AuditEvent"]):
+class AppendOnlyQuerySet(models.QuerySet[Any]):
     def update(self, **kwargs: Any) -> NoReturn:
         _refuse("QuerySet.update()")
 
@@ -39,18 +46,6 @@ class AuditEventQuerySet(models.QuerySet["AuditEvent"]):
 
     def update_or_create(self, *args: Any, **kwargs: Any) -> NoReturn:
         _refuse("QuerySet.update_or_create()")
-
-
-def _canonical_value(value: Any) -> Any:
-    # PostgreSQL jsonb prints 1e16 as 10000000000000000 (an int on the way back);
-    # hashing integral floats as ints keeps the hash stable across the round trip.
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, dict):
-        return {str(k): _canonical_value(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_canonical_value(v) for v in value]
-    return value
 
 
 class AuditEvent(models.Model):
@@ -69,7 +64,7 @@ class AuditEvent(models.Model):
     prev_hash = models.CharField(max_length=64, editable=False)
     hash = models.CharField(max_length=64, editable=False)
 
-    objects = AuditEventQuerySet.as_manager()
+    objects = AppendOnlyQuerySet.as_manager()
 
     class Meta:
         ordering = ["seq"]
@@ -93,22 +88,54 @@ class AuditEvent(models.Model):
 
     def canonical_bytes(self) -> bytes:
         """The exact bytes the row's hash covers; changing this breaks every existing chain."""
-        payload = {
-            "seq": self.seq,
-            "created_at": self.created_at.astimezone(UTC).isoformat(timespec="microseconds"),
-            "action": self.action,
-            "actor_id": self.actor_id,
-            "actor_label": self.actor_label,
-            "ip": self.ip,
-            "user_agent": self.user_agent,
-            "space_id": self.space_id,
-            "target": self.target,
-            "details": _canonical_value(self.details),
-            "prev_hash": self.prev_hash,
-        }
-        return json.dumps(
-            payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False
-        ).encode("utf-8")
+        return event_canonical_bytes(self)
 
-    def compute_hash(self) -> str:
-        return hashlib.sha256(self.canonical_bytes()).hexdigest()
+    def compute_hash(self, key: bytes) -> str:
+        """HMAC-SHA256 under the chain key (workspace.audit.keys.audit_chain_key())."""
+        return keyed_hash(key, self.canonical_bytes())
+
+    def compute_legacy_hash(self) -> str:
+        """Plain SHA-256: only rows before the CHAIN_KEYED_ACTION boundary may use it."""
+        return legacy_hash(self.canonical_bytes())
+
+
+class AuditCheckpoint(models.Model):
+    """An Ed25519-signed statement that the chain's row `seq` had hash `hash`.
+
+    Written every AUDIT_CHECKPOINT_EVERY events and by `manage.py audit_checkpoint`,
+    which also exports it: a copy kept outside the database is what detects a chain
+    emptied, cut short or rewritten since.
+    """
+
+    seq = models.PositiveBigIntegerField(editable=False)
+    hash = models.CharField(max_length=64, editable=False)
+    created_at = models.CharField(max_length=40, editable=False)  # the signed ISO 8601 text
+    public_key = models.CharField(max_length=64, editable=False)
+    signature = models.CharField(max_length=128, editable=False)
+
+    objects = AppendOnlyQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["seq", "id"]
+        indexes = [models.Index(fields=["seq"], name="audit_checkpoint_seq_idx")]
+
+    def __str__(self) -> str:
+        return f"checkpoint #{self.seq} {self.hash[:12]}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self._state.adding:
+            _refuse("saving an existing AuditCheckpoint")
+        kwargs["force_insert"] = True
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> NoReturn:
+        _refuse("AuditCheckpoint.delete()")
+
+    def signed(self) -> SignedCheckpoint:
+        return SignedCheckpoint(
+            seq=self.seq,
+            hash=self.hash,
+            created_at=self.created_at,
+            public_key=self.public_key,
+            signature=self.signature,
+        )

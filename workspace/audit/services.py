@@ -1,8 +1,9 @@
-"""Writing audit events: the only way rows enter the hash chain."""
+"""Writing audit events and checkpoints: the only way rows enter the hash chain."""
 
 from __future__ import annotations
 
 import json
+from datetime import UTC
 from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
@@ -10,7 +11,10 @@ from django.db import connection, transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
-from workspace.audit.models import GENESIS_HASH, AuditEvent
+from workspace.audit import app_settings
+from workspace.audit.chain import checkpoint_sign
+from workspace.audit.keys import audit_chain_key, audit_checkpoint_signing_key
+from workspace.audit.models import GENESIS_HASH, AuditCheckpoint, AuditEvent
 
 # Key for pg_advisory_xact_lock: serialises chain appends across processes ("audit").
 AUDIT_CHAIN_LOCK_KEY = 0x6175646974
@@ -97,7 +101,40 @@ def audit_record(
         head = AuditEvent.objects.order_by("-seq").values_list("seq", "hash").first()
         event.seq, event.prev_hash = (head[0] + 1, head[1]) if head else (1, GENESIS_HASH)
         event.created_at = timezone.now()
-        event.hash = event.compute_hash()
+        event.hash = event.compute_hash(audit_chain_key())
         event.full_clean(validate_unique=False, validate_constraints=False)
         event.save()
+        every = app_settings.checkpoint_every()
+        if every and event.seq % every == 0:
+            # In the same transaction: a rolled-back event takes its checkpoint with it.
+            _checkpoint_write(seq=event.seq, hash=event.hash)
     return event
+
+
+class AuditChainEmpty(Exception):
+    """There is no event to checkpoint yet."""
+
+
+def audit_checkpoint_create() -> AuditCheckpoint:
+    """Sign the chain's current head and store the checkpoint; export it with .signed()."""
+    head = AuditEvent.objects.order_by("-seq").values_list("seq", "hash").first()
+    if head is None:
+        raise AuditChainEmpty("The audit log has no events to checkpoint yet.")
+    return _checkpoint_write(seq=head[0], hash=head[1])
+
+
+def _checkpoint_write(*, seq: int, hash: str) -> AuditCheckpoint:
+    created_at = timezone.now().astimezone(UTC).isoformat(timespec="microseconds")
+    signed = checkpoint_sign(
+        audit_checkpoint_signing_key(), seq=seq, hash=hash, created_at=created_at
+    )
+    checkpoint = AuditCheckpoint(
+        seq=signed.seq,
+        hash=signed.hash,
+        created_at=signed.created_at,
+        public_key=signed.public_key,
+        signature=signed.signature,
+    )
+    checkpoint.full_clean()
+    checkpoint.save()
+    return checkpoint

@@ -1,4 +1,4 @@
-"""manage.py flush, letting its TRUNCATE through the audit log's PostgreSQL trigger."""
+"""manage.py flush, run as the tables' owner and let through the audit log's TRUNCATE trigger."""
 
 from __future__ import annotations
 
@@ -7,23 +7,28 @@ from typing import Any
 from django.core.management.commands.flush import Command as FlushCommand
 from django.db import connections
 
+from workspace.audit.dbroles import as_table_owner
+
 # Why: flush (run by hand, and by Django/pytest-django after every transactional
 # test) truncates all tables in one statement, which the append-only trigger would
 # refuse. Wiping the whole database on purpose is the one case where the audit log
-# goes too. This does not weaken the trigger against anyone who can already run SQL:
-# the table owner could drop the trigger anyway; UPDATE and DELETE stay refused.
+# goes too. The trigger lets it through only for a session that sets this *and* runs
+# as the tables' owner, who could drop the trigger anyway: the application's role
+# (DATABASE_URL, when DATABASE_OWNER_URL names the owner) cannot truncate the log.
 ALLOW_TRUNCATE_SETTING = "workspace.audit_allow_truncate"
 
 
 class Command(FlushCommand):
     def handle(self, **options: Any) -> None:
-        connection = connections[options["database"]]
+        database = options["database"]
+        connection = connections[database]
         if connection.vendor != "postgresql":
             return super().handle(**options)
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT set_config(%s, 'on', false)", [ALLOW_TRUNCATE_SETTING])
-        try:
-            return super().handle(**options)
-        finally:
+        with as_table_owner(database):
             with connection.cursor() as cursor:
-                cursor.execute("SELECT set_config(%s, '', false)", [ALLOW_TRUNCATE_SETTING])
+                cursor.execute("SELECT set_config(%s, 'on', false)", [ALLOW_TRUNCATE_SETTING])
+            try:
+                return super().handle(**options)
+            finally:
+                with connection.cursor() as cursor:
+                    cursor.execute("SELECT set_config(%s, '', false)", [ALLOW_TRUNCATE_SETTING])
