@@ -50,7 +50,7 @@ logger = logging.getLogger(__name__)
 
 # Close codes (4000-4999 are the application's own).
 CLOSE_UNAUTHENTICATED = 4401  # no session, the session ended, or the account is disabled
-CLOSE_FORBIDDEN = 4403  # authenticated but MFA is not set up
+CLOSE_FORBIDDEN = 4403  # authenticated, but no MFA set up or the session skipped its MFA step
 
 
 class RealtimeConsumer(AsyncWebsocketConsumer):
@@ -101,7 +101,8 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         self.session_checked_at = 0.0
         self.session_touched_at = 0.0
         # The handshake checked the session as `_session_valid` does, and read the MFA
-        # check with the user (messaging/socket_auth.py): nothing to read again. Without
+        # check with the user: an authenticator, and this session's own MFA step
+        # (messaging/socket_auth.py, handlers._session_user): nothing to read again. Without
         # its answers (an app built without that middleware) nothing was checked.
         handshake = self.scope.get(HANDSHAKE_SCOPE_KEY)
         if handshake is None:

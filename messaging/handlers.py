@@ -37,6 +37,7 @@ from networks.access import (
     user_has_completed_mfa,
 )
 from workspace.accounts.adapter import mfa_exists
+from workspace.accounts.mfa_session import SESSION_MFA_ATTR, session_passed_mfa
 from workspace.prepared import Prepared
 
 
@@ -302,8 +303,16 @@ _SESSION_USER_MFA = Prepared(functools.partial(_session_user_row, with_mfa=True)
 
 
 def _session_user(data: Mapping[str, Any], user_id: int, user: Any | None) -> Any | None:
+    """The user, if the session holds; it carries whether the session passed its MFA step
+    (workspace.accounts.mfa_session), and an MFA answer read with it (`MFA_WITH_USER_ATTR`)
+    counts only with that step: a session that came in by password alone is refused at
+    the handshake (4403) and in every frame's access check."""
     if user is None or not _session_holds(data, user_id, user.password):
         return None
+    passed = session_passed_mfa(data, user_id)
+    setattr(user, SESSION_MFA_ATTR, passed)
+    if MFA_WITH_USER_ATTR in user.__dict__:
+        setattr(user, MFA_WITH_USER_ATTR, bool(user.__dict__[MFA_WITH_USER_ATTR]) and passed)
     return user
 
 

@@ -30,7 +30,7 @@ from messaging.batching import batched_group
 
 # The scope key under which the handshake leaves its checks for the consumer:
 # {"user": the user, "at": the event loop's time of the session check, "mfa": the MFA
-# check}.
+# check: the user has an authenticator and this session passed its MFA step}.
 HANDSHAKE_SCOPE_KEY = "workspace.handshake"
 
 

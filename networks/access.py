@@ -2,7 +2,8 @@
 
 A user may see an item in a space when all of these hold:
   * the user's membership in the space is active;
-  * the user has completed MFA (has an authenticator);
+  * the user has completed MFA (has an authenticator, and the viewer's own session
+    passed its MFA step);
   * the clearance in effect (expired clearance falls back to the lowest level) is at
     least the item's level;
   * for TLP:RED items, the user is the author or a named recipient.
@@ -72,10 +73,18 @@ def clearance_in_effect(membership: Membership, *, now: datetime | None = None) 
 
 
 def user_has_completed_mfa(user: Any) -> bool:
+    """The user has an authenticator and, for the user object of a request or a socket,
+    its session passed its MFA step (workspace.accounts.mfa_session): a session that came
+    in by password alone sees nothing, whatever route it came through."""
     from workspace.accounts.adapter import user_has_mfa
+    from workspace.accounts.mfa_session import user_session_passed_mfa
 
     return bool(
-        user is not None and user.is_authenticated and user.is_active and user_has_mfa(user)
+        user is not None
+        and user.is_authenticated
+        and user.is_active
+        and user_session_passed_mfa(user)
+        and user_has_mfa(user)
     )
 
 
@@ -202,9 +211,21 @@ def granted_memberships_many(
     """`granted_memberships` for many users: {user id: {space id: membership}}, in one
     query per 500 users instead of two per user. The same checks, on each user's rows:
     the user object is authenticated and active, the account is still active, it has
-    completed MFA (an EXISTS beside each row), and the membership is active and grants
+    completed MFA (an EXISTS beside each row; for a socket's user object, its session
+    passed its MFA step), and the membership is active and grants
     `action`. A user who fails a check has no entry (as `{}` from the one-user form)."""
-    ids = sorted({u.pk for u in users if u is not None and u.is_authenticated and u.is_active})
+    from workspace.accounts.mfa_session import user_session_passed_mfa
+
+    ids = sorted(
+        {
+            u.pk
+            for u in users
+            if u is not None
+            and u.is_authenticated
+            and u.is_active
+            and user_session_passed_mfa(u)
+        }
+    )
     found: dict[int, dict[int, Membership]] = {}
     permission = permission_id(str(action))
     if permission is None:

@@ -6,9 +6,11 @@ import os
 import shutil
 from collections.abc import Iterator
 from contextlib import ExitStack
+from typing import Any
 
 import pytest
 from django.db import connection
+from django.test.client import ClientMixin
 
 from workspace.audit.dbroles import as_table_owner
 
@@ -27,6 +29,31 @@ def require_tool(name: str, install_hint: str) -> str:
     if path is None:
         skip_or_fail(f"`{name}` is not installed; {install_hint}")
     return path  # type: ignore[return-value]
+
+
+# --- Logging a test client in ------------------------------------------------------
+# `client.force_login(user)` stands for a complete login, the password and the MFA step:
+# the session gets the MFA mark the MFA step gives (workspace.accounts.mfa_session).
+# `force_login_password_only` is a session that came in by password alone.
+
+_django_force_login = ClientMixin.force_login
+
+
+def _force_login_with_mfa(self: ClientMixin, user: Any, backend: str | None = None) -> None:
+    _django_force_login(self, user, backend)
+    from workspace.accounts.mfa_session import session_mark_mfa
+
+    session = self.session
+    session_mark_mfa(session, user_id=user.pk, how="test")
+    session.save()
+
+
+ClientMixin.force_login = _force_login_with_mfa  # type: ignore[method-assign]
+
+
+def force_login_password_only(client: ClientMixin, user: Any) -> None:
+    """Log `client` in as `user` with a session that never passed an MFA step."""
+    _django_force_login(client, user)
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -95,7 +95,14 @@ MFA_EXEMPT_URL_NAMES = (
 
 
 class RequireMFAMiddleware:
-    """A logged-in user without an authenticator can reach only MFA setup and logout."""
+    """A logged-in user without an authenticator can reach only MFA setup and logout; a
+    session whose user has one but that never passed its MFA step is ended.
+
+    Having an authenticator is not having used it: a session that came in by password
+    alone, through whatever route skipped allauth's MFA stage, holds no MFA mark
+    (workspace.accounts.mfa_session) and is logged out and sent to the login, on every
+    path. The request's user object carries the session's answer for networks.access.
+    """
 
     def __init__(self, get_response: GetResponse) -> None:
         self.get_response = get_response
@@ -116,20 +123,64 @@ class RequireMFAMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if request.user.is_authenticated and not request.path.startswith(settings.STATIC_URL):
-            from networks.access import REQUEST_CACHE_ATTR
-            from workspace.accounts.adapter import MFA_CHECKED_ATTR, user_has_mfa
+            refused = self._check(request)
+            if refused is not None:
+                return refused
+        response = self.get_response(request)
+        if not request.path.startswith(settings.STATIC_URL):
+            _remember_device(request, response)
+        return response
 
-            if request.path_info not in self.exempt_paths():
-                # MFA setup pages are exempt and change the answer: nothing is kept there.
-                has_mfa = user_has_mfa(request.user)
-                if not has_mfa:
-                    if request.headers.get("accept", "").startswith("application/json"):
-                        return HttpResponse(status=403)
-                    return redirect(reverse("mfa_activate_totp"))
-                setattr(request.user, MFA_CHECKED_ATTR, True)
-                # networks.access reads the user's memberships once for this request.
-                setattr(request.user, REQUEST_CACHE_ATTR, {})
-        return self.get_response(request)
+    def _check(self, request: HttpRequest) -> HttpResponse | None:
+        from networks.access import REQUEST_CACHE_ATTR
+        from workspace.accounts.adapter import MFA_CHECKED_ATTR, user_has_mfa
+        from workspace.accounts.mfa_session import SESSION_MFA_ATTR, session_passed_mfa
+
+        user = request.user
+        passed = session_passed_mfa(request.session, user.pk)
+        setattr(user, SESSION_MFA_ATTR, passed)
+        exempt = request.path_info in self.exempt_paths()
+        if passed and exempt:
+            return None  # MFA setup pages change the answer: nothing is kept there
+        has_mfa = user_has_mfa(user)
+        if has_mfa and not passed:
+            from workspace.audit.services import audit_record
+
+            audit_record(
+                action="auth.mfa_missing",
+                actor=user,
+                request=request,
+                details={"path": request.path[:200]},
+            )
+            logout(request)
+            if request.headers.get("accept", "").startswith("application/json"):
+                return HttpResponse(status=403)
+            return redirect(reverse("account_login"))
+        if exempt:
+            return None
+        if not has_mfa:
+            if request.headers.get("accept", "").startswith("application/json"):
+                return HttpResponse(status=403)
+            return redirect(reverse("mfa_activate_totp"))
+        # The authenticator and this session's MFA step, checked for this request.
+        setattr(user, MFA_CHECKED_ATTR, True)
+        # networks.access reads the user's memberships once for this request.
+        setattr(user, REQUEST_CACHE_ATTR, {})
+        return None
+
+
+def _remember_device(request: HttpRequest, response: HttpResponse) -> None:
+    """Once a session has passed MFA, its browser holds a device cookie for the account:
+    its own allowance of failed logins (workspace.accounts.devices)."""
+    user = getattr(request, "user", None)
+    session = getattr(request, "session", None)
+    if user is None or session is None or not user.is_authenticated:
+        return
+    from workspace.accounts.devices import device_remember
+    from workspace.accounts.mfa_session import session_passed_mfa
+
+    if session_passed_mfa(session, user.pk):
+        device_remember(request, response, user_id=user.pk)
 
 
 # The session key under which `SessionActivityMiddleware` keeps [when, client fingerprint].

@@ -297,7 +297,7 @@ ACCOUNT_RATE_LIMITS = {
     "login_failed": env.str("WORKSPACE_RATE_LOGIN_FAILED", default="10/m/ip,5/5m/key"),
     # Ours: a browser holding a device cookie for the account (it completed MFA there)
     # counts its failed logins and MFA codes on its own instead (workspace.accounts.devices).
-    "login_failed_device": env.str("WORKSPACE_RATE_LOGIN_FAILED_DEVICE", default="5/5m/key"),
+    "login_failed_device": "5/5m/key",
     "login": "30/m/ip",
     "signup": "20/m/ip",
     "confirm_email": "1/3m/key",
@@ -338,7 +338,7 @@ SESSION_COOKIE_SAMESITE = "Lax"
 # The signed device cookie of a browser that completed MFA (workspace.accounts.devices):
 # HttpOnly, SameSite=Lax, Secure as the session cookie is.
 WORKSPACE_DEVICE_COOKIE_NAME = "workspace_device"
-WORKSPACE_DEVICE_COOKIE_AGE = env.int("WORKSPACE_DEVICE_COOKIE_AGE", default=180 * 24 * 3600)
+WORKSPACE_DEVICE_COOKIE_AGE = 180 * 24 * 3600
 CSRF_COOKIE_SAMESITE = "Lax"
 
 # --- Security headers (every mode) -----------------------------------------

@@ -1,5 +1,6 @@
 """The root URLconf. Only this module (and routing.py) imports views."""
 
+from allauth.account.decorators import secure_admin_login
 from django.contrib import admin
 from django.urls import include, path
 from django.views.i18n import JavaScriptCatalog
@@ -14,6 +15,10 @@ from workspace.audit import views as audit_views
 from workspace.insight import views as insight_views
 from workspace.notifications import views as notification_views
 from workspace.search import views as search_views
+
+# The admin signs in through allauth (password, then the MFA step, with its rate limits),
+# never through Django's own password-only form.
+admin.site.login = secure_admin_login(admin.site.login)  # type: ignore[method-assign]
 
 urlpatterns = [
     path("", views.home, name="home"),

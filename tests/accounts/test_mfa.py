@@ -30,6 +30,9 @@ def test_user_without_mfa_can_open_setup_and_log_out(client):
     assert "_auth_user_id" not in client.session
 
 
+# Transactional: allauth announces a new authenticator on commit, within the request,
+# and that is when the session gets its MFA mark.
+@pytest.mark.django_db(transaction=True)
 def test_forced_totp_setup_then_dashboard(client):
     user = UserFactory()
     client.post("/accounts/login/", {"login": user.email, "password": PASSWORD})
@@ -142,6 +145,7 @@ def test_other_users_webauthn_key_is_not_found(mfa_client):
     assert Authenticator.objects.filter(pk=key.pk).exists()
 
 
+@pytest.mark.django_db(transaction=True)
 def test_recovery_codes_right_after_enrolment_need_no_second_password(client):
     user = UserFactory()
     client.post("/accounts/login/", {"login": user.email, "password": PASSWORD})

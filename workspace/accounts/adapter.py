@@ -30,6 +30,17 @@ class LoginRateLimited(Exception):
 
 class AccountAdapter(DefaultAccountAdapter):
     def pre_authenticate(self, request: HttpRequest, **credentials: Any) -> None:
+        """The failed-login limits: a browser holding a device cookie for the account has
+        its own allowance (workspace.accounts.devices); any other client shares the
+        account's (allauth's `login_failed`, per account and per IP)."""
+        from workspace.accounts.devices import device_attempt, device_rate_key_for_login
+
+        key = device_rate_key_for_login(request, email=credentials.get("email"))
+        self.device_rate_key = key
+        if key is not None:
+            if not device_attempt(request, key=key):
+                raise LoginRateLimited
+            return
         # allauth reports this limit as a form error; we answer 429 like every other limit.
         try:
             super().pre_authenticate(request, **credentials)
@@ -37,6 +48,15 @@ class AccountAdapter(DefaultAccountAdapter):
             if exc.code == "too_many_login_attempts":
                 raise LoginRateLimited from exc
             raise
+
+    def authenticate(self, request: HttpRequest, **credentials: Any) -> Any:
+        from workspace.accounts.devices import device_succeeded
+
+        user = super().authenticate(request, **credentials)
+        key = getattr(self, "device_rate_key", None)
+        if user is not None and key is not None:
+            device_succeeded(request, key=key)
+        return user
 
     def is_open_for_signup(self, request: HttpRequest) -> bool:
         """Signup is open only while the session holds a valid invitation token."""
@@ -155,7 +175,9 @@ def user_has_mfa(user: Any) -> bool:
 
     RequireMFAMiddleware stores its answer on the request's own user object (a fresh one
     per request), so the access checks of that request do not ask the database again;
-    any other user object is checked in the database every time.
+    any other user object is checked in the database every time. Whether a session
+    passed its MFA step is the other half of "MFA complete"
+    (networks.access.user_has_completed_mfa, workspace.accounts.mfa_session).
     """
     checked = getattr(user, MFA_CHECKED_ATTR, None)
     if checked is not None:

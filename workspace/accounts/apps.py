@@ -9,4 +9,5 @@ class AccountsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from workspace.accounts import receivers  # noqa: F401  (connects audit receivers)
+        # Connects the audit receivers, and those that mark sessions that pass MFA.
+        from workspace.accounts import mfa_session, receivers  # noqa: F401
