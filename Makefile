@@ -46,7 +46,7 @@ run: install
 # Pass 1: laptop defaults (SQLite, in-memory layer). Pass 2: PostgreSQL and Redis when
 # DATABASE_URL / REDIS_URL are set (CI sets them); without them, those tests skip and say why.
 test: install
-	env -u DATABASE_URL -u REDIS_URL $(PY) -m pytest -m "not postgres and not redis" -p no:cacheprovider
+	env -u DATABASE_URL -u DATABASE_OWNER_URL -u REDIS_URL $(PY) -m pytest -m "not postgres and not redis" -p no:cacheprovider
 	if [ -n "$$DATABASE_URL$$REDIS_URL" ]; then \
 	  $(PY) -m pytest -m "not e2e" -p no:cacheprovider; \
 	else \

@@ -12,6 +12,11 @@ os.environ.setdefault("WORKSPACE_DATA_DIR", tempfile.mkdtemp(prefix="workspace-t
 from workspace.settings import *  # noqa: E402,F403
 from workspace.settings import STORAGES  # noqa: E402
 
+# The owner's credentials stay in this process (the test database is created and migrated
+# with them, tests/conftest.py); the processes tests start (daphne, the backup drill) run
+# against databases of their own or as the application, like the real services.
+os.environ.pop("DATABASE_OWNER_URL", None)
+
 # Plain static storage: the hashed manifest needs collectstatic, which tests don't run.
 STORAGES["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}
 WHITENOISE_USE_FINDERS = True
