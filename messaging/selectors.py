@@ -111,7 +111,10 @@ def topic_messages(*, user: Any, topic: Topic) -> QuerySet[Message]:
         .select_related("author", "deleted_by")
         .prefetch_related(
             "recipients",
-            Prefetch("reactions", queryset=Reaction.objects.order_by("emoji", "user_id")),
+            Prefetch(
+                "reactions",
+                queryset=Reaction.objects.select_related("user").order_by("emoji", "user_id"),
+            ),
         )
         .order_by("seq")
     )
@@ -344,11 +347,27 @@ def unread_mentions(*, user: Any, space_id: int) -> int:
 
 
 def reaction_summary(message: Message) -> list[dict[str, Any]]:
-    """[{emoji, count, user_ids}] from prefetched reactions."""
+    """[{emoji, count, user_ids, names}] from prefetched reactions (names: {user id: name})."""
     by_emoji: dict[str, list[int]] = {}
+    names: dict[int, str] = {}
     for reaction in message.reactions.all():
         by_emoji.setdefault(reaction.emoji, []).append(reaction.user_id)
-    return [{"emoji": e, "count": len(ids), "user_ids": ids} for e, ids in by_emoji.items()]
+        if Reaction.user.is_cached(reaction):
+            names[reaction.user_id] = reaction.user.display_name or reaction.user.email
+    return [
+        {"emoji": e, "count": len(ids), "user_ids": ids, "names": names}
+        for e, ids in by_emoji.items()
+    ]
+
+
+def member_names(*, space_id: int) -> dict[int, str]:
+    """{user id: the name a page shows} for the space's active members (one query)."""
+    return {
+        pk: name or email
+        for pk, name, email in space_member_users(space_id=space_id).values_list(
+            "pk", "display_name", "email"
+        )
+    }
 
 
 def mentionable_members(*, space_id: int, names: set[str]) -> list[Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from django.contrib import messages
@@ -131,6 +132,7 @@ def _render_topic(
     if rows and page.number == paginator.num_pages:
         services.read_mark(topic=topic, seq=rows[-1].seq, acting_user=user)
     is_moderator = _can(user, membership.space_id, Action.MODERATE)
+    names = selectors.member_names(space_id=membership.space_id)
     for message in rows:
         message.reaction_summary = selectors.reaction_summary(message)  # type: ignore[attr-defined]
         message.can_delete = not message.is_deleted and (  # type: ignore[attr-defined]
@@ -147,6 +149,10 @@ def _render_topic(
             "rows": rows,
             "form": form,
             "can_post": _can(user, membership.space_id, Action.POST),
+            "is_moderator": is_moderator,
+            "member_names": names,
+            # For realtime.js: who reacted, a TLP:RED message's recipients (a data attribute).
+            "members_json": json.dumps({str(pk): name for pk, name in names.items()}),
             "head": selectors.space_head(space_id=membership.space_id),
             "clearance_name": level_name(clearance_in_effect(membership)),
             # Rendered once per page, not once per message: the options loop was a fifth

@@ -30,6 +30,39 @@ function badges(level, levelName, tlp) {
   return frag;
 }
 
+// Times: the server writes <time datetime="UTC ISO">; the reader sees them in the
+// browser's time zone and language, whether the message came with the page or live.
+const LANG = document.documentElement.lang || undefined;
+const TIME = new Intl.DateTimeFormat(LANG, { hour: "2-digit", minute: "2-digit" });
+const DAY_TIME = new Intl.DateTimeFormat(LANG, {
+  day: "numeric", month: "short", hour: "2-digit", minute: "2-digit" });
+const YEAR_TIME = new Intl.DateTimeFormat(LANG, { dateStyle: "medium", timeStyle: "short" });
+const FULL = new Intl.DateTimeFormat(LANG, { dateStyle: "full", timeStyle: "long" });
+
+function formatTime(node) {
+  const at = new Date(node.getAttribute("datetime"));
+  if (Number.isNaN(at.getTime())) return;
+  const now = new Date();
+  const fmt = at.toDateString() === now.toDateString() ? TIME
+    : at.getFullYear() === now.getFullYear() ? DAY_TIME : YEAR_TIME;
+  node.textContent = fmt.format(at);
+  node.title = FULL.format(at);
+}
+
+function formatTimes(scope) {
+  for (const node of scope.querySelectorAll("time[datetime]")) formatTime(node);
+}
+
+// URL names of a message's routes (workspace/urls.py) and the verb ending each path.
+const ROUTE_VERBS = {
+  message_edit: "edit", message_delete: "delete", message_revisions: "revisions",
+  reaction_toggle: "react",
+};
+
+function tlpClass(tlp) {
+  return "tlp-" + String(tlp).toLowerCase().replace("+", "-");
+}
+
 class Realtime {
   constructor(node) {
     this.node = node;
@@ -46,6 +79,17 @@ class Realtime {
     this.typingTimers = new Map();
     this.status = node.querySelector(".realtime-status");
     this.list = node.querySelector(".message-list");
+    this.canPost = Boolean(node.dataset.canPost);
+    this.isModerator = Boolean(node.dataset.isModerator);
+    this.members = new Map(Object.entries(JSON.parse(node.dataset.members || "{}")));
+    this.emoji = new Map(JSON.parse(node.dataset.emoji || "[]"));
+    this.messageTemplate = document.getElementById("message-template");
+    this.reactionTemplate = document.getElementById("reaction-template");
+    node.classList.add("enhanced");
+    if (this.list) {
+      formatTimes(this.list);
+      this.wireMessages();
+    }
     this.connect();
     this.wireForm();
   }
@@ -129,13 +173,19 @@ class Realtime {
       }
       if (this.page === "topic" && m.topic_id === this.topicId && this.node.dataset.lastPage) {
         this.list.querySelector(".empty")?.remove();
-        this.list.append(this.renderMessage(m));
+        if (!document.getElementById(`m${Number(m.id)}`)) {
+          this.list.append(this.renderMessage(m, frame.seq));
+        }
       } else if (this.page === "topics" && m.author.id !== this.userId) {
         this.bumpUnread(m.topic_id);
       }
     } else if (frame.kind === "message.edit") {
-      const body = document.querySelector(`#m${Number(data.message.id)} .message-body`);
-      if (body) body.innerHTML = data.message.html; // sanitised by the server (nh3)
+      const article = document.getElementById(`m${Number(data.message.id)}`);
+      const body = article?.querySelector(".message-body");
+      if (body) {
+        body.innerHTML = data.message.html; // sanitised by the server (nh3)
+        this.showEdited(article, data.message);
+      }
     } else if (frame.kind === "message.delete") {
       const article = document.getElementById(`m${Number(data.message.id)}`);
       if (article) {
@@ -143,9 +193,10 @@ class Realtime {
         article.querySelector(".message-body")?.replaceWith(
           el("p", "empty", this.labels.labelDeleted || ""));
         article.querySelector(".message-actions")?.remove();
+        this.removeControl(article.querySelector(".message-edited"));
       }
     } else if (frame.kind === "reaction.add" || frame.kind === "reaction.remove") {
-      this.updateReaction(data.reaction);
+      this.updateReaction({ ...data.reaction, op: frame.kind === "reaction.add" ? "add" : "remove" });
     } else if (frame.kind === "topic.new" && this.page === "topics") {
       const list = this.node.querySelector(".topic-list");
       if (list) {
@@ -160,29 +211,207 @@ class Realtime {
     }
   }
 
-  renderMessage(m) {
-    const article = el("article", "message card");
-    article.id = `m${Number(m.id)}`;
-    article.dataset.messageId = m.id;
-    const meta = el("header", "message-meta");
-    meta.append(el("strong", null, m.author.name), " ", badges(m.level, m.level_name, m.tlp));
-    const body = el("div", "message-body");
-    body.innerHTML = m.html; // sanitised by the server (markdown-it, html off, then nh3)
-    article.append(meta, body, el("ul", "reactions"));
+  memberName(id) {
+    return this.members.get(String(id)) || this.labels.labelFormerMember || "";
+  }
+
+  // A live message: the page's <template> (the server's own markup for a message, with
+  // every optional part), filled from the event and trimmed to what this reader may do.
+  renderMessage(m, seq) {
+    const article = this.messageTemplate.content.firstElementChild.cloneNode(true);
+    const id = Number(m.id);
+    article.id = `m${id}`;
+    article.dataset.messageId = String(id);
+    article.dataset.seq = String(Number(seq));
+    article.dataset.authorId = String(Number(m.author.id || 0));
+    const meta = article.querySelector(".message-meta");
+    meta.querySelector("strong").textContent = m.author.name || this.memberName(m.author.id);
+    const time = meta.querySelector("time");
+    time.setAttribute("datetime", m.created_at);
+    formatTime(time);
+    meta.querySelector(".message-time").setAttribute("href", `#m${id}`);
+    const level = meta.querySelector(".level-badge");
+    level.className = `badge level-badge level-${Number(m.level)}`;
+    level.textContent = m.level_name;
+    const tlp = meta.querySelector(".tlp-badge");
+    tlp.className = `badge tlp-badge ${tlpClass(m.tlp)}`;
+    tlp.textContent = `TLP:${m.tlp}`;
+    const recipients = meta.querySelector(".recipients");
+    if (m.tlp === "RED") {
+      const names = (m.recipient_ids || []).map((r) => this.memberName(r)).join(", ");
+      recipients.textContent = `${recipients.textContent.trim()} ${names}`;
+    } else {
+      recipients.previousSibling.remove(); // the newline before it, as the server omits both
+      recipients.remove();
+    }
+    const edited = meta.querySelector(".message-edited");
+    edited.previousSibling.remove();
+    edited.remove();
+    article.querySelector(".message-body").innerHTML = m.html; // sanitised by the server (nh3)
+    // The template's links name their route (#message_edit): give them this message's.
+    for (const node of article.querySelectorAll("[href^='#message_'], [action^='#']")) {
+      const attr = node.hasAttribute("href") ? "href" : "action";
+      node.setAttribute(attr, this.messageUrl(id, node.getAttribute(attr)));
+    }
+    article.querySelector("#react-0")?.setAttribute("id", `react-${id}`);
+    article.querySelector("label[for=react-0]")?.setAttribute("for", `react-${id}`);
+    const own = Number(m.author.id) === this.userId;
+    if (!own) this.removeControl(article.querySelector(".edit-link"));
+    if (!own && !this.isModerator) this.removeControl(article.querySelector(".delete-form"));
+    if (!this.canPost) {
+      for (const sel of [".react-add", ".react-form", ".reply-button"]) {
+        article.querySelector(sel)?.remove();
+      }
+    }
     return article;
   }
 
+  messageUrl(id, route) {
+    const verb = ROUTE_VERBS[route.slice(1)];
+    return this.labels.messageUrl.replace("/0/", `/${Number(id)}/`) + `${verb}/`;
+  }
+
+  removeControl(node) {
+    if (!node) return;
+    if (node.previousSibling?.nodeType === Node.TEXT_NODE) node.previousSibling.remove();
+    node.remove();
+  }
+
+  showEdited(article, message) {
+    const meta = article.querySelector(".message-meta");
+    if (meta.querySelector(".message-edited")) return;
+    const link = this.messageTemplate.content.querySelector(".message-edited").cloneNode(true);
+    link.setAttribute("href", this.messageUrl(message.id, link.getAttribute("href")));
+    meta.append("\n", link);
+  }
+
   updateReaction(r) {
-    const list = document.querySelector(`#m${Number(r.message_id)} .reactions`);
-    if (!list) return;
-    let item = list.querySelector(`[data-emoji="${CSS.escape(r.emoji)}"]`);
-    if (!item) {
-      item = el("li", "badge");
-      item.dataset.emoji = r.emoji;
-      list.append(item);
+    const form = document.querySelector(`#m${Number(r.message_id)} form.reactions`);
+    if (!form) return;
+    let button = [...form.querySelectorAll("button.reaction")].find((b) => b.value === r.emoji);
+    const ids = new Set((button?.dataset.userIds || "").split(" ").filter(Boolean).map(Number));
+    if (r.op === "add") ids.add(Number(r.user_id)); else ids.delete(Number(r.user_id));
+    if (!ids.size) {
+      button?.remove();
+      return;
     }
-    if (r.count > 0) item.textContent = `${r.emoji} ${r.count}`;
-    else item.remove();
+    if (!button) {
+      button = this.reactionTemplate.content.firstElementChild.cloneNode(true);
+      button.value = r.emoji;
+      const order = [...this.emoji.keys()];
+      const after = [...form.querySelectorAll("button.reaction")]
+        .find((b) => order.indexOf(b.value) > order.indexOf(r.emoji));
+      form.insertBefore(button, after || null);
+    }
+    const sorted = [...ids].sort((a, b) => a - b);
+    const who = sorted.map((id) => this.memberName(id)).join(", ");
+    const emoji = this.emoji.get(r.emoji) || "?";
+    button.setAttribute("aria-pressed", ids.has(this.userId) ? "true" : "false");
+    button.dataset.userIds = sorted.join(" ");
+    button.dataset.who = who;
+    button.setAttribute("aria-label", `${emoji} ${sorted.length}: ${who}`);
+    button.firstElementChild.textContent = emoji;
+    button.querySelector(".reaction-count").textContent = String(sorted.length);
+  }
+
+  // Clicks in the message list: reaction chips toggle, the picker adds, Reply quotes.
+  wireMessages() {
+    this.list.addEventListener("click", (event) => {
+      const chip = event.target.closest("button.reaction");
+      if (chip && this.list.contains(chip)) {
+        if (!this.canPost || !this.isOpen()) {
+          if (!this.canPost) event.preventDefault();
+          return; // offline: the form posts the toggle
+        }
+        event.preventDefault();
+        const article = chip.closest("article");
+        this.react(article, chip.value, chip.getAttribute("aria-pressed") === "true" ? "remove" : "add");
+        return;
+      }
+      const add = event.target.closest("button.react-add");
+      if (add) {
+        this.togglePicker(add);
+        return;
+      }
+      const pick = event.target.closest(".emoji-picker button");
+      if (pick) {
+        const article = pick.closest("article");
+        const mine = [...article.querySelectorAll("button.reaction")]
+          .find((b) => b.value === pick.value && b.getAttribute("aria-pressed") === "true");
+        this.closePicker(true);
+        if (this.isOpen()) this.react(article, pick.value, mine ? "remove" : "add");
+        else article.querySelector(".react-form")?.requestSubmit(); // falls back to the page
+        return;
+      }
+      const reply = event.target.closest("button.reply-button");
+      if (reply) this.reply(reply.closest("article"));
+    });
+    document.addEventListener("click", (event) => {
+      if (this.picker && !event.target.closest(".emoji-picker, .react-add")) this.closePicker(false);
+    });
+    document.addEventListener("keydown", (event) => {
+      if (event.key === "Escape" && this.picker) this.closePicker(true);
+    });
+  }
+
+  isOpen() {
+    return Boolean(this.ws && this.ws.readyState === WebSocket.OPEN);
+  }
+
+  react(article, emoji, op) {
+    this.send({ type: "react", client_id: uuid(), space_id: this.spaceId,
+                message_id: Number(article.dataset.messageId), emoji, op });
+  }
+
+  togglePicker(button) {
+    const wasOpen = this.picker && this.pickerButton === button;
+    this.closePicker(false);
+    if (wasOpen) return;
+    const picker = el("div", "emoji-picker");
+    picker.setAttribute("role", "group");
+    picker.setAttribute("aria-label", this.labels.labelReactPicker || "");
+    for (const [code, emoji] of this.emoji) {
+      const b = el("button", null, emoji);
+      b.type = "button";
+      b.value = code;
+      b.title = code;
+      picker.append(b);
+    }
+    picker.addEventListener("keydown", (event) => {
+      if (event.key !== "ArrowRight" && event.key !== "ArrowLeft") return;
+      const buttons = [...picker.querySelectorAll("button")];
+      const i = buttons.indexOf(document.activeElement);
+      const next = buttons[(i + (event.key === "ArrowRight" ? 1 : buttons.length - 1)) % buttons.length];
+      next.focus();
+      event.preventDefault();
+    });
+    button.after(picker);
+    button.setAttribute("aria-expanded", "true");
+    this.picker = picker;
+    this.pickerButton = button;
+    picker.querySelector("button").focus();
+  }
+
+  closePicker(refocus) {
+    if (!this.picker) return;
+    this.picker.remove();
+    this.pickerButton.setAttribute("aria-expanded", "false");
+    if (refocus) this.pickerButton.focus();
+    this.picker = null;
+    this.pickerButton = null;
+  }
+
+  reply(article) {
+    const body = document.querySelector("#post-form textarea[name=body]");
+    if (!body) return;
+    const name = article.querySelector(".message-meta strong")?.textContent || "";
+    const text = article.querySelector(".message-body")?.innerText.trim() || "";
+    const quote = text.split("\n").slice(0, 6).map((line) => `> ${line}`).join("\n");
+    const prefix = body.value && !body.value.endsWith("\n") ? "\n\n" : "";
+    body.value += `${prefix}@**${name}**\n${quote}\n\n`;
+    body.dispatchEvent(new Event("input", { bubbles: true }));
+    body.focus();
+    body.setSelectionRange(body.value.length, body.value.length);
   }
 
   bumpUnread(topicId) {
