@@ -199,21 +199,50 @@ def note_detail(request: HttpRequest, space_id: int, note_id: int) -> HttpRespon
             "recipients": list(note.recipients.all()) if note.tlp == TLP.RED else [],
             "history": note_selectors.note_history(note=note, language=_language()),
             "can_edit": note_services.can_edit_note(request.user, note),
+            "can_export": _exportable(note),
         },
     )
 
 
-def _export_response(request: HttpRequest, notes: list[Note], filename: str) -> HttpResponse:
+def _wants_html(request: HttpRequest) -> bool:
+    """A browser following the Export link asks for a page; a script asks for JSON."""
+    return "text/html" in request.headers.get("Accept", "")
+
+
+def _exportable(note: Note) -> bool:
+    """Whether `note_export` would let this note out (not TLP:RED, a handling code that
+    allows export): the page offers the Export link only then."""
+    handling = load_taxonomy().handling_by_code.get(note.handling_code)
+    return note.tlp != TLP.RED and bool(getattr(handling, "exportable", False))
+
+
+def _export_response(
+    request: HttpRequest, notes: list[Note], filename: str, *, space: Any
+) -> HttpResponse:
     try:
         payload = note_services.note_export(
             notes=notes, acting_user=request.user, language=_language(), request=request
         )
     except note_services.NoteExportRefused as exc:
+        if _wants_html(request):
+            return render(
+                request,
+                "messaging/notes/export_refused.html",
+                {"space": space, "message": exc.message, "references": exc.references},
+                status=403,
+            )
         return JsonResponse(
             {"error": "export_refused", "message": exc.message, "notes": exc.references},
             status=403,
         )
     except ValidationError as exc:
+        if _wants_html(request):
+            return render(
+                request,
+                "messaging/notes/export_refused.html",
+                {"space": space, "message": " ".join(exc.messages), "references": []},
+                status=400,
+            )
         return JsonResponse(
             {"error": exc.code or "invalid", "message": " ".join(exc.messages)}, status=400
         )
@@ -229,14 +258,14 @@ def _export_response(request: HttpRequest, notes: list[Note], filename: str) -> 
 @login_required
 @require_GET
 def note_export(request: HttpRequest, space_id: int, note_id: int) -> HttpResponse:
-    _membership, note = _visible_note(request, space_id, note_id)
-    return _export_response(request, [note], f"{note.reference}.json")
+    membership, note = _visible_note(request, space_id, note_id)
+    return _export_response(request, [note], f"{note.reference}.json", space=membership.space)
 
 
 @login_required
 @require_GET
 def note_list_export(request: HttpRequest, space_id: int) -> HttpResponse:
-    access_space(request.user, space_id, action=Action.VIEW)
+    membership = access_space(request.user, space_id, action=Action.VIEW)
     _form, notes = _filters_and_notes(request, space_id)
     rows = list(notes[: note_services.MAX_EXPORT + 1])
-    return _export_response(request, rows, f"notes-space-{space_id}.json")
+    return _export_response(request, rows, f"notes-space-{space_id}.json", space=membership.space)

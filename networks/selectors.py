@@ -108,3 +108,34 @@ def spaces_for_user(*, user: Any, action: str = "view_space") -> Any:
         user_id=user.pk, permission_id=permission
     ).values("content_object_id")
     return Space.objects.filter(pk__in=grants).order_by("pk")
+
+
+def space_moderator_names(*, space_id: int) -> list[str]:
+    """The names of a space's active moderators, for "ask a moderator" (names only: no
+    address, which only moderators see on the members page); one query."""
+    from networks.models import Role
+
+    return [
+        m.user.get_short_name()
+        for m in Membership.objects.filter(
+            space_id=space_id, role=Role.MODERATOR, status=MembershipStatus.ACTIVE
+        )
+        .select_related("user")
+        .order_by("user__display_name", "user__email")
+    ]
+
+
+def ended_membership(*, user: Any, space_id: int) -> Membership | None:
+    """The user's suspended or removed membership in the space, with its space, or None.
+
+    For the page that tells a former member what happened: it names the space, so it is
+    read only for the user's own membership (never for someone who was not a member)."""
+    return (
+        Membership.objects.filter(
+            user_id=user.pk,
+            space_id=space_id,
+            status__in=[MembershipStatus.SUSPENDED, MembershipStatus.REMOVED],
+        )
+        .select_related("space")
+        .first()
+    )

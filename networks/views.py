@@ -117,6 +117,9 @@ def space_detail(request: HttpRequest, space_id: int) -> HttpResponse:
             "membership": membership,
             "clearance_name": level_name(clearance_in_effect(membership)),
             "can_moderate": request.user.has_perm("networks.manage_members", membership.space),
+            "can_post": request.user.has_perm("networks.post_in_space", membership.space),
+            "can_upload": request.user.has_perm("networks.upload_document", membership.space),
+            "moderators": selectors.space_moderator_names(space_id=space_id),
         },
     )
 

@@ -7,15 +7,17 @@ from typing import Any
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.utils import timezone
 
+from networks import selectors as network_selectors
+from networks.access import row_id, user_has_completed_mfa
+from networks.models import Membership, MembershipStatus
 from workspace.audit.services import audit_record
 
 
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
-    from networks.selectors import dashboard_for
-
-    return render(request, "home.html", dashboard_for(user=request.user))
+    return render(request, "home.html", network_selectors.dashboard_for(user=request.user))
 
 
 def favicon(request: HttpRequest) -> HttpResponse:
@@ -34,11 +36,63 @@ def bad_request(request: HttpRequest, exception: Any = None) -> HttpResponse:
     return _error(request, 400, "errors/400.html")
 
 
+def _space_of_route(request: HttpRequest) -> int | None:
+    """The space named by the refused URL (`/spaces/<space_id>/…`), for a signed-in user
+    whose session passed its MFA step; None otherwise."""
+    match = getattr(request, "resolver_match", None)
+    space_id = row_id((getattr(match, "kwargs", None) or {}).get("space_id"))
+    user = getattr(request, "user", None)
+    if space_id is None or not user_has_completed_mfa(user):
+        return None
+    return space_id
+
+
+def _expired_membership(request: HttpRequest, space_id: int) -> Membership | None:
+    """The user's active membership in the space if its clearance has expired."""
+    return (
+        Membership.objects.filter(
+            user_id=request.user.pk,
+            space_id=space_id,
+            status=MembershipStatus.ACTIVE,
+            clearance_expires_at__lte=timezone.now(),
+        )
+        .select_related("space")
+        .first()
+    )
+
+
+def _standing(request: HttpRequest) -> dict[str, Any] | None:
+    """What to tell a member whose standing in the refused page's space changed: their
+    membership was suspended or removed, or their clearance expired. None for anyone who
+    holds no such membership of their own: they get the plain page, which names no space
+    (no oracle for a space's existence or name)."""
+    space_id = _space_of_route(request)
+    if space_id is None:
+        return None
+    membership = network_selectors.ended_membership(user=request.user, space_id=space_id)
+    if membership is None:
+        membership = _expired_membership(request, space_id)
+    if membership is None:
+        return None
+    return {
+        "membership": membership,
+        "space": membership.space,
+        "moderators": network_selectors.space_moderator_names(space_id=space_id),
+    }
+
+
 def permission_denied(request: HttpRequest, exception: Any = None) -> HttpResponse:
+    standing = _standing(request)
+    if standing is not None:
+        return render(request, "errors/membership_ended.html", standing, status=403)
     return _error(request, 403, "errors/403.html")
 
 
 def page_not_found(request: HttpRequest, exception: Any = None) -> HttpResponse:
+    standing = _standing(request)
+    if standing is not None and standing["membership"].status == MembershipStatus.ACTIVE:
+        # Hidden and missing items answer alike; the member only learns why some are hidden.
+        return render(request, "errors/404.html", standing, status=404)
     return _error(request, 404, "errors/404.html")
 
 
