@@ -150,6 +150,7 @@ def _render_topic(
             "form": form,
             "can_post": _can(user, membership.space_id, Action.POST),
             "is_moderator": is_moderator,
+            "limits": messaging_settings(),
             "member_names": names,
             # For realtime.js: who reacted, a TLP:RED message's recipients (a data attribute).
             "members_json": json.dumps({str(pk): name for pk, name in names.items()}),

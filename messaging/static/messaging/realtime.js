@@ -72,7 +72,6 @@ class Realtime {
     this.page = node.dataset.page;
     this.lastSeq = Number(node.dataset.headSeq || 0);
     this.labels = node.dataset;
-    this.pending = new Map(); // client_id -> {frame, article}
     this.backoff = 1000;
     this.stopped = false;
     this.online = new Map();
@@ -109,6 +108,8 @@ class Realtime {
     ws.addEventListener("message", (e) => this.receive(JSON.parse(e.data)));
     ws.addEventListener("close", (e) => {
       this.setStatus(this.labels.labelOffline || "");
+      this.ready = false;
+      this.composer?.offline();
       if (e.code === 4401 || e.code === 4403 || this.stopped) return; // signed out: stay off
       const wait = Math.min(this.backoff, 30000) * (0.5 + Math.random());
       this.backoff = Math.min(this.backoff * 2, 30000);
@@ -135,13 +136,13 @@ class Realtime {
       case "ack":
         if (frame.for === "hello") {
           this.setStatus(this.labels.labelOnline || "");
-          // Anything still pending was never acked: send it again (same client_id).
-          for (const { frame: f } of this.pending.values()) this.send(f);
+          this.ready = true;
+          this.composer?.online(); // a message waiting for the socket goes now (same client_id)
         }
-        this.settle(frame.ref, true);
+        this.composer?.acked(frame);
         break;
       case "error":
-        this.settle(frame.ref, false, frame.message);
+        this.composer?.failed(frame);
         break;
       case "resync":
         if (frame.space_id === this.spaceId) {
@@ -166,11 +167,7 @@ class Realtime {
     const data = frame.data;
     if (frame.kind === "message.new") {
       const m = data.message;
-      const pending = this.pending.get(m.client_id);
-      if (pending) {
-        pending.article.remove();
-        this.pending.delete(m.client_id);
-      }
+      this.composer?.delivered(m);
       if (this.page === "topic" && m.topic_id === this.topicId && this.node.dataset.lastPage) {
         this.list.querySelector(".empty")?.remove();
         if (!document.getElementById(`m${Number(m.id)}`)) {
@@ -443,61 +440,273 @@ class Realtime {
     this.typingTimers.set(target, setTimeout(() => { target.textContent = ""; }, 4000));
   }
 
-  settle(ref, ok, message) {
-    const entry = ref && this.pending.get(ref);
-    if (!entry) return;
-    if (ok) {
-      entry.article.classList.remove("pending");
-      return; // the event itself replaces the pending copy
-    }
-    entry.article.classList.remove("pending");
-    entry.article.classList.add("failed");
-    const note = el("p", "muted", message || "");
-    const retry = el("button", "button-secondary", this.labels.labelRetry || "Retry");
-    retry.type = "button";
-    retry.addEventListener("click", () => {
-      note.remove();
-      retry.remove();
-      entry.article.classList.replace("failed", "pending");
-      this.send(entry.frame); // same client_id: stored at most once
-    });
-    entry.article.append(note, retry);
-  }
-
   wireForm() {
     const form = document.getElementById("post-form");
     if (!form || this.page !== "topic") return;
-    const body = form.querySelector("textarea[name=body]");
+    this.composer = new Composer(this, form);
+  }
+}
+
+// The composer never loses text: it stays (read-only) until the server acknowledges the
+// post; a failure shows the server's reason and Retry sends the same client_id again (the
+// server stores a post once per client_id). Limits are checked before sending. Offline,
+// the message waits visibly and goes once the socket is back. The draft of each topic is
+// kept in sessionStorage (never localStorage), and cleared at sign-out.
+const DRAFT_PREFIX = "workspace.draft.";
+const ACK_TIMEOUT_MS = 15000;
+
+function clearDrafts() {
+  try {
+    for (const key of Object.keys(sessionStorage)) {
+      if (key.startsWith(DRAFT_PREFIX)) sessionStorage.removeItem(key);
+    }
+  } catch { /* storage disabled: nothing was kept */ }
+}
+
+document.addEventListener("submit", (event) => {
+  const action = event.target.getAttribute?.("action") || "";
+  if (action.includes("/logout/")) clearDrafts();
+}, true);
+
+class Composer {
+  constructor(rt, form) {
+    this.rt = rt;
+    this.form = form;
+    this.labels = form.dataset;
+    this.body = form.querySelector("textarea[name=body]");
+    this.clientId = form.querySelector("input[name=client_id]");
+    this.submit = form.querySelector("button[type=submit]");
+    this.notice = form.querySelector(".composer-notice");
+    this.maxChars = Number(form.dataset.maxBody || 0);
+    this.maxBytes = Number(form.dataset.maxFrame || 0);
+    this.key = `${DRAFT_PREFIX}${rt.userId}.${rt.topicId}`;
+    this.outbox = null; // {frame, article, timer}
+    this.restore();
     let lastTyping = 0;
-    body?.addEventListener("input", () => {
+    this.body.addEventListener("input", () => {
+      this.save();
+      this.clearNotice();
       const now = Date.now();
-      if (now - lastTyping > 3000) {
+      if (now - lastTyping > 3000 && this.body.value) {
         lastTyping = now;
-        this.send({ type: "typing", space_id: this.spaceId, topic_id: this.topicId });
+        rt.send({ type: "typing", space_id: rt.spaceId, topic_id: rt.topicId });
       }
     });
-    form.addEventListener("submit", (event) => {
-      if (!this.ws || this.ws.readyState !== WebSocket.OPEN) return; // plain form post
-      event.preventDefault();
-      const data = new FormData(form);
-      const frame = {
-        type: "post", client_id: String(data.get("client_id") || uuid()),
-        space_id: this.spaceId, topic_id: this.topicId, body: String(data.get("body") || ""),
-        level: Number(data.get("level")), tlp: String(data.get("tlp")),
-        recipient_ids: data.getAll("recipients").map(Number),
-      };
-      const article = el("article", "message card pending");
-      const meta = el("header", "message-meta");
-      meta.append(el("span", "muted", this.labels.labelPending || ""), " ",
-                  badges(frame.level, "", frame.tlp));
-      article.append(meta, el("div", "message-body", frame.body));
-      this.list.append(article);
-      this.pending.set(frame.client_id, { frame, article });
-      this.send(frame);
-      form.reset();
-      const id = form.querySelector("input[name=client_id]");
-      if (id) id.value = uuid(); // the next message gets a new idempotency key
+    this.body.addEventListener("keydown", (event) => {
+      if (event.key !== "Enter" || event.shiftKey || event.isComposing || event.altKey) return;
+      event.preventDefault(); // Enter sends; Shift+Enter is a new line
+      form.requestSubmit();
     });
+    form.addEventListener("submit", (event) => {
+      event.preventDefault(); // never the plain post: offline it would lose the page
+      this.post();
+    });
+  }
+
+  restore() {
+    let draft = null;
+    try {
+      draft = JSON.parse(sessionStorage.getItem(this.key) || "null");
+    } catch { draft = null; }
+    if (!draft) return;
+    if (!this.body.value && draft.body) this.body.value = draft.body;
+    if (draft.client_id && this.clientId) this.clientId.value = draft.client_id;
+    if (draft.queued && draft.body === this.body.value) this.post();
+  }
+
+  save(queued = false) {
+    try {
+      if (!this.body.value) sessionStorage.removeItem(this.key);
+      else sessionStorage.setItem(this.key, JSON.stringify({
+        body: this.body.value, client_id: this.clientId?.value || "", queued }));
+    } catch { /* storage full or disabled: the text is still in the box */ }
+  }
+
+  frame() {
+    const data = new FormData(this.form);
+    if (this.clientId && !this.clientId.value) this.clientId.value = uuid();
+    return {
+      type: "post", client_id: this.clientId ? this.clientId.value : uuid(),
+      space_id: this.rt.spaceId, topic_id: this.rt.topicId, body: String(data.get("body") || ""),
+      level: Number(data.get("level")), tlp: String(data.get("tlp")),
+      recipient_ids: String(data.get("tlp")) === "RED" ? data.getAll("recipients").map(Number) : [],
+    };
+  }
+
+  // The server's own rules, checked first so that nothing is sent that must fail.
+  problem(frame) {
+    const text = frame.body.replaceAll("\0", "").trim();
+    if (!text) return this.labels.labelEmpty;
+    const chars = [...text].length;
+    if (this.maxChars && chars > this.maxChars) {
+      return this.fill(this.labels.labelTooLong, { count: chars, limit: this.maxChars });
+    }
+    const bytes = new TextEncoder().encode(JSON.stringify(frame)).length;
+    if (this.maxBytes && bytes > this.maxBytes) {
+      return this.fill(this.labels.labelTooLarge, {
+        count: Math.ceil(bytes / 1024), limit: Math.floor(this.maxBytes / 1024) });
+    }
+    if (frame.tlp === "RED" && !frame.recipient_ids.length) return this.labels.labelNoRecipients;
+    return "";
+  }
+
+  fill(template, values) {
+    return String(template || "").replace(/\{(\w+)\}/g, (_, k) => String(values[k] ?? ""));
+  }
+
+  post() {
+    if (this.outbox) return; // one message at a time: it is still on its way
+    const frame = this.frame();
+    const problem = this.problem(frame);
+    if (problem) {
+      this.showNotice(problem, false);
+      this.body.focus();
+      return;
+    }
+    this.clearNotice();
+    this.outbox = { frame, article: this.pendingArticle(frame), timer: null };
+    this.body.readOnly = true;
+    this.form.setAttribute("aria-busy", "true");
+    this.transmit();
+  }
+
+  transmit() {
+    const box = this.outbox;
+    clearTimeout(box.timer);
+    if (this.rt.ready && this.rt.send(box.frame)) {
+      this.setPendingState(box, this.rt.labels.labelPending);
+      this.save(false);
+      box.timer = setTimeout(() => {
+        if (this.outbox === box) this.fail(this.labels.labelNoAnswer);
+      }, ACK_TIMEOUT_MS);
+    } else {
+      this.setPendingState(box, this.labels.labelQueued, true);
+      this.save(true);
+    }
+  }
+
+  pendingArticle(frame) {
+    const article = el("article", "message pending");
+    article.dataset.clientId = frame.client_id;
+    const meta = el("header", "message-meta");
+    meta.append(el("strong", null, this.rt.memberName(this.rt.userId)), " ",
+                el("span", "muted pending-state"), " ");
+    meta.append(badges(frame.level, this.levelName(frame.level), frame.tlp));
+    article.append(meta, el("div", "message-body plain", frame.body));
+    this.rt.list?.querySelector(".empty")?.remove();
+    this.rt.list?.append(article);
+    article.scrollIntoView({ block: "nearest" });
+    return article;
+  }
+
+  levelName(level) {
+    const option = this.form.querySelector(`select[name=level] option[value="${Number(level)}"]`);
+    return option ? option.textContent.trim() : String(level);
+  }
+
+  setPendingState(box, text, queued = false) {
+    box.article.classList.toggle("queued", queued);
+    box.article.querySelector(".pending-state").textContent = text || "";
+    if (queued) this.showNotice(text, false, true);
+  }
+
+  // Called for every ack: the post's ack clears the box and starts a new client_id.
+  acked(frame) {
+    const box = this.outbox;
+    if (!box || frame.ref !== box.frame.client_id) return;
+    clearTimeout(box.timer);
+    this.outbox = null;
+    if (document.getElementById(`m${Number(frame.message_id)}`)) box.article.remove();
+    else box.article.classList.add("sent"); // the event replaces it
+    this.body.readOnly = false;
+    this.form.removeAttribute("aria-busy");
+    this.body.value = "";
+    if (this.clientId) this.clientId.value = uuid();
+    this.save();
+    this.clearNotice();
+  }
+
+  failed(frame) {
+    const box = this.outbox;
+    // An error without a ref (e.g. a frame the server could not read) concerns the post
+    // in flight, if there is one: otherwise it would wait for an answer forever.
+    if (!box || (frame.ref && frame.ref !== box.frame.client_id)) return;
+    if (!frame.ref && frame.code !== "too_large" && frame.code !== "invalid_json") return;
+    this.fail(frame.message || frame.code);
+  }
+
+  fail(reason) {
+    const box = this.outbox;
+    if (!box) return;
+    clearTimeout(box.timer);
+    box.article.remove();
+    this.outbox = null;
+    this.body.readOnly = false;
+    this.form.removeAttribute("aria-busy");
+    this.save(false);
+    this.showNotice(`${this.labels.labelNotSent || ""} ${reason || ""}`.trim(), true);
+  }
+
+  delivered(message) {
+    const box = this.outbox;
+    const pending = this.rt.list?.querySelector(
+      `article.pending[data-client-id="${CSS.escape(String(message.client_id))}"]`);
+    if (pending && (!box || pending !== box.article)) pending.remove();
+    else if (pending) pending.classList.add("sent");
+  }
+
+  offline() {
+    const box = this.outbox;
+    if (!box) return;
+    clearTimeout(box.timer);
+    this.setPendingState(box, this.labels.labelQueued, true);
+    this.save(true);
+  }
+
+  online() {
+    if (this.outbox) this.transmit();
+  }
+
+  showNotice(text, retry, queued = false) {
+    if (!this.notice) return;
+    this.notice.replaceChildren(el("span", null, text));
+    this.notice.classList.toggle("is-error", !queued);
+    this.notice.classList.remove("hidden");
+    if (retry) {
+      const button = el("button", "button-secondary", this.labels.labelRetryButton || "Retry");
+      button.type = "button";
+      button.addEventListener("click", () => this.post()); // same text, same client_id
+      this.notice.append(" ", button);
+    }
+    if (queued) {
+      const button = el("button", "link-button", this.labels.labelCancel || "Cancel");
+      button.type = "button";
+      button.addEventListener("click", () => this.cancel());
+      this.notice.append(" ", button);
+    }
+  }
+
+  clearNotice() {
+    if (!this.notice || this.outbox?.article.classList.contains("queued")) return;
+    this.notice.replaceChildren();
+    this.notice.classList.add("hidden");
+  }
+
+  // Offline, a waiting message may be taken back to edit; a new client_id follows, as
+  // the old one may have reached the server before the connection fell.
+  cancel() {
+    const box = this.outbox;
+    if (!box) return;
+    clearTimeout(box.timer);
+    box.article.remove();
+    this.outbox = null;
+    this.body.readOnly = false;
+    this.form.removeAttribute("aria-busy");
+    if (this.clientId) this.clientId.value = uuid();
+    this.save(false);
+    this.notice.replaceChildren();
+    this.notice.classList.add("hidden");
+    this.body.focus();
   }
 }
 
