@@ -50,6 +50,8 @@ class VerifyResult:
         if self.broken_id is not None:
             where += f" (id {self.broken_id})"
         text = f"audit chain BROKEN at {where}: {self.reason}"
+        if self.reason == REASON_CHECKPOINT_SIGNATURE:
+            return f"{text}; {self.source}"
         if self.source:
             return f"{text}; {self.source}; the chain holds {self.count} events"
         return f"{text}; expected seq {self.expected_seq}, {self.count} events before it verified"
