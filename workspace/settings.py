@@ -34,14 +34,11 @@ CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 # The origins (scheme, host and port) whose pages may open a WebSocket: by default each
 # allowed host over HTTPS on port 443, and in DEBUG the demo server `make run` starts.
 # Channels' OriginValidator compares all three (workspace/asgi.py).
-WORKSPACE_ALLOWED_ORIGINS = env.list(
-    "DJANGO_ALLOWED_ORIGINS",
-    default=[
-        *CSRF_TRUSTED_ORIGINS,
-        *(f"https://{host}" for host in ALLOWED_HOSTS if host != "*"),
-        *(["http://127.0.0.1:8000", "http://localhost:8000"] if DEBUG else []),
-    ],
-)
+WORKSPACE_ALLOWED_ORIGINS = env.list("DJANGO_ALLOWED_ORIGINS", default=[]) or [
+    *CSRF_TRUSTED_ORIGINS,
+    *(f"https://{host}" for host in ALLOWED_HOSTS if host != "*"),
+    *(["http://127.0.0.1:8000", "http://localhost:8000"] if DEBUG else []),
+]
 
 # The master key wraps space keys and TOTP secrets. Generated (0600) if absent.
 # WORKSPACE_KEY_PROVIDER may name another KeyProvider class (a KMS or HSM).
