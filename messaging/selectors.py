@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet
+from django.db.models import Count, Exists, Min, OuterRef, Prefetch, Q, QuerySet
 
 from messaging.models import Event, Mention, Message, Reaction, ReadMarker, SpaceSequence, Topic
 from networks.access import (
@@ -358,6 +358,44 @@ def reaction_summary(message: Message) -> list[dict[str, Any]]:
         {"emoji": e, "count": len(ids), "user_ids": ids, "names": names}
         for e, ids in by_emoji.items()
     ]
+
+
+@dataclass(frozen=True)
+class UnreadState:
+    """Where a member stands in a topic: read up to `read_seq` (a space seq); the first
+    unread message's seq (None: nothing unread), how many are unread, and how many
+    visible messages come before the first unread (to open the page that holds it)."""
+
+    read_seq: int
+    first_unread_seq: int | None
+    unread: int
+    before_first_unread: int
+
+
+def topic_unread_state(*, user: Any, topic: Topic) -> UnreadState:
+    """The member's read marker and first unread message in a topic (three queries).
+
+    Unread means what `unread_by_topic` counts: visible, not deleted, not one's own, after
+    the read marker."""
+    read_seq = next(
+        iter(
+            ReadMarker.objects.filter(user_id=user.pk, topic_id=topic.pk).values_list(
+                "last_seq", flat=True
+            )
+        ),
+        0,
+    )
+    visible = visible_messages(user=user, space_id=topic.space_id).filter(topic=topic)
+    found = (
+        visible.filter(deleted_at__isnull=True, seq__gt=read_seq)
+        .exclude(author_id=user.pk)
+        .aggregate(first=Min("seq"), n=Count("pk"))
+    )
+    first = found["first"]
+    before = visible.filter(seq__lt=first).count() if first is not None else 0
+    return UnreadState(
+        read_seq=read_seq, first_unread_seq=first, unread=found["n"], before_first_unread=before
+    )
 
 
 def member_names(*, space_id: int) -> dict[int, str]:

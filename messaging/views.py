@@ -9,7 +9,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.html import format_html_join
@@ -127,10 +127,17 @@ def _render_topic(
         selectors.topic_messages(user=user, topic=topic),
         messaging_settings().page_size,
     )
-    page = paginator.get_page(request.GET.get("page") or paginator.num_pages)
+    # The page opens where the member stopped reading: the page holding the first unread
+    # message (realtime.js scrolls to it), else the newest. Nothing is marked read here:
+    # the page's script marks what was on screen; "Mark all read" posts to this URL.
+    unread = selectors.topic_unread_state(user=user, topic=topic)
+    unread_page = (
+        unread.before_first_unread // paginator.per_page + 1
+        if unread.first_unread_seq is not None
+        else paginator.num_pages
+    )
+    page = paginator.get_page(request.GET.get("page") or unread_page)
     rows = list(page.object_list)
-    if rows and page.number == paginator.num_pages:
-        services.read_mark(topic=topic, seq=rows[-1].seq, acting_user=user)
     is_moderator = _can(user, membership.space_id, Action.MODERATE)
     names = selectors.member_names(space_id=membership.space_id)
     for message in rows:
@@ -151,6 +158,8 @@ def _render_topic(
             "can_post": _can(user, membership.space_id, Action.POST),
             "is_moderator": is_moderator,
             "limits": messaging_settings(),
+            "unread": unread,
+            "unread_page": unread_page,
             "member_names": names,
             # For realtime.js: who reacted, a TLP:RED message's recipients (a data attribute).
             "members_json": json.dumps({str(pk): name for pk, name in names.items()}),
@@ -167,8 +176,10 @@ def _render_topic(
 
 
 @login_required
-@require_GET
+@require_http_methods(["GET", "POST"])
 def topic_detail(request: HttpRequest, space_id: int, topic_id: int) -> HttpResponse:
+    if request.method == "POST":
+        return _topic_read(request, space_id, topic_id)
     # One user object for the page, as for a socket frame: the membership and the page's
     # three permissions (view, post, moderate) are read in one query, once. Nothing on
     # this page changes the user's own membership.
@@ -179,6 +190,25 @@ def topic_detail(request: HttpRequest, space_id: int, topic_id: int) -> HttpResp
     topic = _topic(user, membership, topic_id)
     form = _message_form(request, membership)
     return _render_topic(request, membership, topic, form, user=user)
+
+
+def _topic_read(request: HttpRequest, space_id: int, topic_id: int) -> HttpResponse:
+    """POST to a topic's page: mark it read up to `seq` (what the page's script saw on
+    screen) or, with `read=all`, up to the newest message ("Mark all read", also without
+    JavaScript). The read marker never goes backwards (services.read_mark)."""
+    membership = access_space(request.user, space_id, action=Action.VIEW)
+    topic = _topic(request.user, membership, topic_id)
+    if request.POST.get("read") == "all":
+        seq: Any = selectors.space_head(space_id=space_id)
+    else:
+        raw = request.POST.get("seq", "")
+        seq = int(raw) if raw.isascii() and raw.isdigit() and len(raw) < 19 else None
+        if seq is None:
+            return HttpResponseBadRequest(_("Invalid sequence number."))
+    marker = services.read_mark(topic=topic, seq=seq, acting_user=request.user)
+    if "application/json" in request.headers.get("Accept", ""):
+        return JsonResponse({"topic_id": topic.pk, "seq": marker.last_seq})
+    return redirect("topic_detail", space_id=space_id, topic_id=topic.pk)
 
 
 @login_required
@@ -203,6 +233,8 @@ def message_post(request: HttpRequest, space_id: int, topic_id: int) -> HttpResp
         except ValidationError as exc:
             form.add_error(None, exc)
         else:
+            # Posting answers what came before: the page opens at the new message.
+            services.read_mark(topic=topic, seq=message.seq, acting_user=request.user)
             url = reverse("topic_detail", kwargs={"space_id": space_id, "topic_id": topic.pk})
             return redirect(f"{url}#m{message.pk}")
     return _render_topic(request, membership, topic, form)

@@ -88,6 +88,7 @@ class Realtime {
     if (this.list) {
       formatTimes(this.list);
       this.wireMessages();
+      if (this.page === "topic") this.unread = new Unread(this);
     }
     this.connect();
     this.wireForm();
@@ -131,7 +132,6 @@ class Realtime {
         if (frame.space_id !== this.spaceId || frame.seq <= this.lastSeq) return;
         this.lastSeq = frame.seq;
         this.onEvent(frame);
-        this.markRead();
         break;
       case "ack":
         if (frame.for === "hello") {
@@ -171,7 +171,11 @@ class Realtime {
       if (this.page === "topic" && m.topic_id === this.topicId && this.node.dataset.lastPage) {
         this.list.querySelector(".empty")?.remove();
         if (!document.getElementById(`m${Number(m.id)}`)) {
-          this.list.append(this.renderMessage(m, frame.seq));
+          const follow = this.unread ? this.unread.atBottom() : false;
+          const article = this.renderMessage(m, frame.seq);
+          this.list.append(article);
+          if (follow || Number(m.author.id) === this.userId) this.unread?.toBottom();
+          this.unread?.check();
         }
       } else if (this.page === "topics" && m.author.id !== this.userId) {
         this.bumpUnread(m.topic_id);
@@ -420,15 +424,6 @@ class Realtime {
     badge.classList.remove("hidden");
   }
 
-  markRead() {
-    if (this.page !== "topic" || document.visibilityState !== "visible") return;
-    clearTimeout(this.readTimer);
-    this.readTimer = setTimeout(() => {
-      this.send({ type: "read", client_id: uuid(), space_id: this.spaceId,
-                  topic_id: this.topicId, seq: this.lastSeq });
-    }, 1000);
-  }
-
   showTyping(frame) {
     if (frame.space_id !== this.spaceId) return;
     const target = this.page === "topic"
@@ -444,6 +439,132 @@ class Realtime {
     const form = document.getElementById("post-form");
     if (!form || this.page !== "topic") return;
     this.composer = new Composer(this, form);
+  }
+}
+
+// Unread: the page opens at the first unread message (below the "New messages" divider
+// the server put there) or at the newest; a message counts as read once its end has
+// been on screen while the tab was visible, and only then is the read marker moved (a
+// POST to the page, read_mark: never backwards). "Jump to first unread" scrolls;
+// "Mark all read" posts the same way.
+class Unread {
+  constructor(rt) {
+    this.rt = rt;
+    this.readSeq = Number(rt.node.dataset.readSeq || 0);
+    this.sentSeq = this.readSeq;
+    this.bar = rt.node.querySelector(".unread-bar");
+    this.divider = document.getElementById("first-unread");
+    this.header = document.querySelector(".site-header");
+    this.composer = document.getElementById("post-form");
+    this.bar?.querySelector(".jump-unread")?.addEventListener("click", (event) => {
+      if (!this.divider) return; // on another page: the link opens it
+      event.preventDefault();
+      this.divider.scrollIntoView({ block: "start" });
+      this.divider.setAttribute("tabindex", "-1");
+      this.divider.focus({ preventScroll: true });
+    });
+    this.bar?.querySelector(".mark-read-form")?.addEventListener("submit", (event) => {
+      event.preventDefault();
+      this.post({ read: "all" }).then((ok) => {
+        if (!ok) event.target.submit(); // e.g. offline: the plain form says what happened
+        else this.allRead();
+      });
+    });
+    if (!location.hash) {
+      if (this.divider) this.divider.scrollIntoView({ block: "start" });
+      else if (rt.node.dataset.lastPage) this.toBottom();
+    }
+    let queued = false;
+    const later = () => {
+      if (queued) return;
+      queued = true;
+      requestAnimationFrame(() => { queued = false; this.check(); });
+    };
+    addEventListener("scroll", later, { passive: true });
+    addEventListener("resize", later);
+    document.addEventListener("visibilitychange", later);
+    this.check(); // now: what the page opened on is on screen already
+  }
+
+  visibleBand() {
+    let top = 0;
+    if (this.header && ["sticky", "fixed"].includes(getComputedStyle(this.header).position)) {
+      top = Math.max(0, this.header.getBoundingClientRect().bottom);
+    }
+    let bottom = innerHeight;
+    if (this.composer) bottom = Math.min(bottom, this.composer.getBoundingClientRect().top);
+    return [top, bottom];
+  }
+
+  atBottom() {
+    const [, bottom] = this.visibleBand();
+    const last = this.rt.list.lastElementChild;
+    return !last || last.getBoundingClientRect().bottom <= bottom + 80;
+  }
+
+  toBottom() {
+    const last = this.rt.list.lastElementChild;
+    if (!last) return;
+    last.scrollIntoView({ block: "end" });
+    const [, bottom] = this.visibleBand();
+    const hidden = last.getBoundingClientRect().bottom - bottom;
+    if (hidden > 0) scrollBy(0, hidden + 8); // above the pinned composer
+  }
+
+  check() {
+    if (document.visibilityState !== "visible") return;
+    const [top, bottom] = this.visibleBand();
+    let seen = 0;
+    for (const article of this.rt.list.querySelectorAll("article[data-seq]")) {
+      const seq = Number(article.dataset.seq);
+      if (seq <= this.sentSeq) continue;
+      const rect = article.getBoundingClientRect();
+      // Its end is on screen (a long message counts once read to the end).
+      if (rect.bottom <= bottom + 1 && rect.bottom > top && rect.height > 0) {
+        seen = Math.max(seen, seq);
+      }
+    }
+    if (seen > this.sentSeq) {
+      this.sentSeq = seen;
+      this.post({ seq: String(seen) }).then((ok) => {
+        if (ok) this.readSeq = Math.max(this.readSeq, seen);
+        else this.sentSeq = this.readSeq; // try again on the next scroll
+        this.update();
+      });
+    }
+  }
+
+  update() {
+    if (!this.bar || !this.rt.node.dataset.lastPage) return;
+    const unread = [...this.rt.list.querySelectorAll("article[data-seq]")].some((a) =>
+      Number(a.dataset.seq) > this.readSeq && Number(a.dataset.authorId) !== this.rt.userId
+      && !a.classList.contains("deleted"));
+    if (!unread) this.allRead();
+  }
+
+  allRead() {
+    this.bar?.remove();
+    this.bar = null;
+  }
+
+  async post(fields) {
+    const csrf = document.querySelector("input[name=csrfmiddlewaretoken]");
+    const body = new FormData();
+    if (csrf) body.append("csrfmiddlewaretoken", csrf.value);
+    for (const [key, value] of Object.entries(fields)) body.append(key, value);
+    try {
+      const response = await fetch(location.pathname, {
+        method: "POST", body, credentials: "same-origin", keepalive: true,
+        headers: { Accept: "application/json" },
+      });
+      if (!response.ok) return false;
+      const data = await response.json();
+      this.readSeq = Math.max(this.readSeq, Number(data.seq) || 0);
+      this.sentSeq = Math.max(this.sentSeq, this.readSeq);
+      return true;
+    } catch {
+      return false;
+    }
   }
 }
 
