@@ -52,6 +52,7 @@ def _start_daphne(port: int, log: Path) -> subprocess.Popen:
         "REDIS_URL": os.environ["REDIS_URL"],
         "DJANGO_SECRET_KEY": settings.SECRET_KEY,
         "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost,testserver",
+        "DJANGO_ALLOWED_ORIGINS": f"http://127.0.0.1:{port}",  # WsClient's origin
         "WORKSPACE_MASTER_KEY": "11" * 32,
         "WORKSPACE_DATA_DIR": tempfile.mkdtemp(prefix="workspace-daphne-"),
     }
