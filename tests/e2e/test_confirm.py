@@ -12,7 +12,7 @@ from documents.keys import space_key_current
 from documents.models import Document
 from documents.services import DocumentMeta, document_upload
 from networks.models import Membership, MembershipStatus
-from tests.e2e.helpers import new_context
+from tests.e2e.helpers import assert_accessible, new_context
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -38,6 +38,7 @@ def test_deleting_a_document_asks_first(world, document, daphne_server, browser,
     dialog = page.get_by_role("dialog", name="Delete “Port statistics”?")
     dialog.wait_for()
     assert page.evaluate("document.activeElement.textContent") == "Cancel", "Cancel has focus"
+    assert_accessible(page)
     page.keyboard.press("Escape")
     dialog.wait_for(state="hidden")
     assert Document.objects.filter(pk=document.pk).exists(), "Escape deletes nothing"

@@ -12,7 +12,7 @@ from documents.crypto import encrypt
 from documents.keys import space_key_current
 from documents.services import DocumentMeta, document_upload
 from messaging import services
-from tests.e2e.helpers import new_context
+from tests.e2e.helpers import assert_accessible, new_context
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -94,6 +94,7 @@ def test_the_sidebar_lists_topics_with_unread_counts(
     page.goto(f"/spaces/{space.pk}/documents/")
     sidebar = page.get_by_role("navigation", name="Spaces and topics")
     assert sidebar.is_visible()
+    assert_accessible(page)
     topic = sidebar.get_by_role("link", name="Port routes 2 unread messages")
     assert topic.is_visible()
     # Once read (however the topic page marks it), the count is gone.
@@ -155,3 +156,4 @@ def test_a_removed_member_sees_what_happened(world, daphne_server, browser, brow
     text = page.locator("main").inner_text()
     assert space.name in text
     assert world["users"]["moderator"].display_name in text
+    assert_accessible(page)
