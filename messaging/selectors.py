@@ -398,6 +398,37 @@ def topic_unread_state(*, user: Any, topic: Topic) -> UnreadState:
     )
 
 
+@dataclass(frozen=True)
+class RecipientChoice:
+    """An active member the composer may name as a TLP:RED recipient."""
+
+    pk: int
+    name: str
+    clearance: int  # in effect now (an expired clearance is the lowest level)
+
+
+def recipient_choices(*, space_id: int, exclude_id: int) -> list[RecipientChoice]:
+    """Active members but the author, by name, with their clearance in effect (one query):
+    the composer lists those cleared for the chosen level; the service checks again."""
+    from networks.access import clearance_in_effect
+    from networks.models import Membership, MembershipStatus
+
+    memberships = (
+        Membership.objects.filter(space_id=space_id, status=MembershipStatus.ACTIVE)
+        .exclude(user_id=exclude_id)
+        .select_related("user")
+        .order_by("user__display_name", "user__email")
+    )
+    return [
+        RecipientChoice(
+            pk=m.user_id,
+            name=m.user.display_name or m.user.email,
+            clearance=clearance_in_effect(m),
+        )
+        for m in memberships
+    ]
+
+
 def member_names(*, space_id: int) -> dict[int, str]:
     """{user id: the name a page shows} for the space's active members (one query)."""
     return {

@@ -160,6 +160,11 @@ def _render_topic(
             "limits": messaging_settings(),
             "unread": unread,
             "unread_page": unread_page,
+            "recipient_choices": selectors.recipient_choices(
+                space_id=membership.space_id, exclude_id=user.pk
+            )
+            if _can(user, membership.space_id, Action.POST)
+            else [],
             "member_names": names,
             # For realtime.js: who reacted, a TLP:RED message's recipients (a data attribute).
             "members_json": json.dumps({str(pk): name for pk, name in names.items()}),

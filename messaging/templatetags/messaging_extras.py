@@ -244,7 +244,10 @@ def _message_actions(
         )
         for r in sorted(reactions, key=lambda r: _EMOJI_ORDER.get(r["emoji"], 99))
     )
-    parts = [f'<form method="post" action="{_e(react)}" class="reactions">{csrf}{chips}</form>']
+    reactions_form = (
+        f'<form method="post" action="{_e(react)}" class="reactions">{csrf}{chips}</form>'
+    )
+    parts = []
     if context.get("can_post"):
         options = conditional_escape(context.get("emoji_options", ""))
         parts.append(
@@ -268,4 +271,6 @@ def _message_actions(
             f'<form method="post" action="{_e(delete)}" class="inline-form delete-form">{csrf}'
             f'<button type="submit" class="link-button">{_e(gettext("Delete"))}</button></form>'
         )
-    return "\n".join(parts)
+    if not parts:
+        return reactions_form
+    return f'{reactions_form}\n<div class="message-tools">{chr(10).join(parts)}</div>'

@@ -57,10 +57,14 @@ def _wait_marker(user, topic, predicate, timeout: float = 8.0) -> int:  # type: 
 
 def _on_screen_seqs(page) -> list[int]:  # type: ignore[no-untyped-def]
     return page.evaluate("""() => {
-      const composer = document.getElementById('post-form');
-      const bottom = Math.min(innerHeight, composer ? composer.getBoundingClientRect().top : innerHeight);
+      const composer = document.querySelector(".composer");
+      const bottom = Math.min(
+        innerHeight, composer ? composer.getBoundingClientRect().top : innerHeight);
       return [...document.querySelectorAll('.message-list article[data-seq]')]
-        .filter((a) => { const r = a.getBoundingClientRect(); return r.bottom > 0 && r.bottom <= bottom + 1; })
+        .filter((a) => {
+          const r = a.getBoundingClientRect();
+          return r.bottom > 0 && r.bottom <= bottom + 1;
+        })
         .map((a) => Number(a.dataset.seq));
     }""")
 

@@ -85,6 +85,7 @@ class Realtime {
     this.messageTemplate = document.getElementById("message-template");
     this.reactionTemplate = document.getElementById("reaction-template");
     node.classList.add("enhanced");
+    document.documentElement.classList.add("enhanced"); // the composer's script-only parts
     if (this.list) {
       formatTimes(this.list);
       this.wireMessages();
@@ -175,6 +176,7 @@ class Realtime {
           const article = this.renderMessage(m, frame.seq);
           this.list.append(article);
           if (follow || Number(m.author.id) === this.userId) this.unread?.toBottom();
+          else this.unread?.showNewBelow();
           this.unread?.check();
         }
       } else if (this.page === "topics" && m.author.id !== this.userId) {
@@ -261,9 +263,11 @@ class Realtime {
     if (!own && !this.isModerator) this.removeControl(article.querySelector(".delete-form"));
     if (!this.canPost) {
       for (const sel of [".react-add", ".react-form", ".reply-button"]) {
-        article.querySelector(sel)?.remove();
+        this.removeControl(article.querySelector(sel));
       }
     }
+    const tools = article.querySelector(".message-tools");
+    if (tools && !tools.children.length) this.removeControl(tools);
     return article;
   }
 
@@ -272,9 +276,12 @@ class Realtime {
     return this.labels.messageUrl.replace("/0/", `/${Number(id)}/`) + `${verb}/`;
   }
 
+  // Remove an element with the newline that joins it to its neighbours, as the server
+  // leaves it out of the join.
   removeControl(node) {
     if (!node) return;
     if (node.previousSibling?.nodeType === Node.TEXT_NODE) node.previousSibling.remove();
+    else if (node.nextSibling?.nodeType === Node.TEXT_NODE) node.nextSibling.remove();
     node.remove();
   }
 
@@ -455,7 +462,7 @@ class Unread {
     this.bar = rt.node.querySelector(".unread-bar");
     this.divider = document.getElementById("first-unread");
     this.header = document.querySelector(".site-header");
-    this.composer = document.getElementById("post-form");
+    this.composer = document.querySelector(".composer") || document.getElementById("post-form");
     this.bar?.querySelector(".jump-unread")?.addEventListener("click", (event) => {
       if (!this.divider) return; // on another page: the link opens it
       event.preventDefault();
@@ -511,7 +518,27 @@ class Unread {
     if (hidden > 0) scrollBy(0, hidden + 8); // above the pinned composer
   }
 
+  // A message arrived below while the reader was reading further up: say so, with a
+  // button to go there (as Mattermost and Zulip do), instead of moving the page.
+  showNewBelow() {
+    if (!this.newBelow) {
+      this.newBelow = el("button", "new-below", `${this.rt.labels.labelNewBelow || ""} ↓`);
+      this.newBelow.type = "button";
+      this.newBelow.addEventListener("click", () => {
+        this.toBottom();
+        this.hideNewBelow();
+      });
+      this.rt.list.after(this.newBelow);
+    }
+    this.newBelow.classList.remove("hidden");
+  }
+
+  hideNewBelow() {
+    this.newBelow?.classList.add("hidden");
+  }
+
   check() {
+    if (this.newBelow && this.atBottom()) this.hideNewBelow();
     if (document.visibilityState !== "visible") return;
     const [top, bottom] = this.visibleBand();
     let seen = 0;
@@ -602,6 +629,17 @@ class Composer {
     this.maxBytes = Number(form.dataset.maxFrame || 0);
     this.key = `${DRAFT_PREFIX}${rt.userId}.${rt.topicId}`;
     this.outbox = null; // {frame, article, timer}
+    this.level = form.querySelector("select[name=level]");
+    this.tlp = form.querySelector("select[name=tlp]");
+    this.picker = form.querySelector(".recipients");
+    this.search = form.querySelector(".recipient-search");
+    for (const input of [this.level, this.tlp, this.search]) {
+      input?.addEventListener(input === this.search ? "input" : "change", () => this.recipients());
+    }
+    this.search?.addEventListener("keydown", (event) => {
+      if (event.key === "Enter") event.preventDefault(); // not a send
+    });
+    this.recipients();
     this.restore();
     let lastTyping = 0;
     this.body.addEventListener("input", () => {
@@ -622,6 +660,26 @@ class Composer {
       event.preventDefault(); // never the plain post: offline it would lose the page
       this.post();
     });
+  }
+
+  // The recipients picker shows only for TLP:RED, and lists only the members cleared for
+  // the chosen level (a member no longer cleared is unticked), filtered by the search box.
+  recipients() {
+    if (!this.picker) return;
+    const red = this.tlp?.value === "RED";
+    this.picker.classList.toggle("hidden", !red);
+    const level = Number(this.level?.value || 0);
+    const query = (this.search?.value || "").trim().toLowerCase();
+    let shown = 0;
+    for (const item of this.picker.querySelectorAll("li[data-clearance]")) {
+      const cleared = Number(item.dataset.clearance) >= level;
+      const box = item.querySelector("input");
+      if (!cleared && box) box.checked = false;
+      const visible = cleared && (!query || item.dataset.name.includes(query));
+      item.classList.toggle("hidden", !visible);
+      if (visible) shown += 1;
+    }
+    this.picker.querySelector(".recipients-none")?.classList.toggle("hidden", shown > 0);
   }
 
   restore() {
