@@ -160,7 +160,15 @@ def test_reactions_are_emoji_that_toggle_and_say_who(
     assert set(Reaction.objects.filter(message=message).values_list("emoji", "user_id")) == {
         ("+1", users["moderator"].pk), ("eyes", bob.pk)}
 
+    # Reply quotes the message and names its author in the composer.
+    first.locator(f"{article} .reply-button").click()
+    expect(first.locator("#id_body")).to_be_focused()
+    assert first.locator("#id_body").input_value() == (
+        f"@**{users['moderator'].display_name}**\n> Weights differ by 240 kg\n\n")
+
     first.reload()
     assert first.locator(f"{article} button.reaction[value=eyes]").inner_text().split() == [
         "👀", "1"]
+    expect(first.locator("#id_body")).to_have_value(
+        f"@**{users['moderator'].display_name}**\n> Weights differ by 240 kg\n\n")  # a draft
     first.screenshot(path="/tmp/shots-chat/reactions-390.png")
