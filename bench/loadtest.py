@@ -406,6 +406,7 @@ def build_users(count: int, space_size: int, tag: str) -> list[SimUser]:
     from messaging.services import topic_create
     from networks.models import Network, Space
     from networks.services import membership_set
+    from workspace.accounts.mfa_session import session_mark_mfa
     from workspace.accounts.models import User
     from workspace.accounts.receivers import SESSION_LOGIN_AT
 
@@ -438,6 +439,7 @@ def build_users(count: int, space_size: int, tag: str) -> list[SimUser]:
                 BACKEND_SESSION_KEY: "django.contrib.auth.backends.ModelBackend",
                 HASH_SESSION_KEY: user.get_session_auth_hash(),
                 SESSION_LOGIN_AT: int(time.time())}
+        session_mark_mfa(data, user_id=user.pk, how="totp")  # as after the login's TOTP step
         sessions.append(Session(session_key=key, session_data=store.encode(data),
                                 expire_date=expire))
         space_id, topic_id, recipient = spaces[-1]
