@@ -13,7 +13,7 @@ from django.urls import reverse
 from django.utils import formats, timezone
 from django.utils.html import conditional_escape, format_html
 from django.utils.safestring import SafeString, mark_safe
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_noop
 
 from messaging.models import Emoji
 from networks.clearance import TLP, level_name
@@ -56,6 +56,17 @@ def badges(level: int, tlp: str) -> SafeString:
 
 EMOJI: dict[str, str] = dict(Emoji.choices)  # stored code -> the emoji shown (one place)
 _EMOJI_ORDER = {code: index for index, code in enumerate(EMOJI)}
+
+# Translated inside the f-strings below, where makemessages (xgettext) cannot see them.
+_F_STRING_LABELS = (
+    gettext_noop("To:"),
+    gettext_noop("(edited)"),
+    gettext_noop("Add reaction"),
+    gettext_noop("Reaction"),
+    gettext_noop("React"),
+    gettext_noop("Reply"),
+    gettext_noop("Delete"),
+)
 
 
 @register.simple_tag(takes_context=True)
