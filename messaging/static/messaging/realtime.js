@@ -814,14 +814,19 @@ class Composer {
     this.fail(frame.message || frame.code);
   }
 
-  fail(reason) {
+  // The message in flight goes back to the composer, editable again.
+  release() {
     const box = this.outbox;
-    if (!box) return;
     clearTimeout(box.timer);
     box.article.remove();
     this.outbox = null;
     this.body.readOnly = false;
     this.form.removeAttribute("aria-busy");
+  }
+
+  fail(reason) {
+    if (!this.outbox) return;
+    this.release();
     this.save(false);
     this.showNotice(`${this.labels.labelNotSent || ""} ${reason || ""}`.trim(), true);
   }
@@ -874,13 +879,8 @@ class Composer {
   // Offline, a waiting message may be taken back to edit; a new client_id follows, as
   // the old one may have reached the server before the connection fell.
   cancel() {
-    const box = this.outbox;
-    if (!box) return;
-    clearTimeout(box.timer);
-    box.article.remove();
-    this.outbox = null;
-    this.body.readOnly = false;
-    this.form.removeAttribute("aria-busy");
+    if (!this.outbox) return;
+    this.release();
     if (this.clientId) this.clientId.value = uuid();
     this.save(false);
     this.notice.replaceChildren();
