@@ -33,6 +33,7 @@ class Demo:
     space_id: int
     note_id: int
     network_slug: str
+    topic_id: int = 0  # the space's busiest discussion
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,7 @@ class Shot:
 SHOTS = [
     Shot("dashboard", MODERATOR, lambda d: "/"),
     Shot("space", MODERATOR, lambda d: f"/spaces/{d.space_id}/"),
+    Shot("topic", MODERATOR, lambda d: f"/spaces/{d.space_id}/topics/{d.topic_id}/"),
     Shot("documents", MODERATOR, lambda d: f"/spaces/{d.space_id}/documents/"),
     Shot("note", MODERATOR, lambda d: f"/spaces/{d.space_id}/notes/{d.note_id}/"),
     Shot("moderation", MODERATOR, lambda d: f"/spaces/{d.space_id}/members/"),
@@ -77,6 +79,7 @@ def seed(*, rng: random.Random) -> Demo:
 
 
 def _seed_activity(*, rng: random.Random) -> Demo:
+    from django.db.models import Count
     from django.utils import timezone
 
     from documents.crypto import encrypt
@@ -135,7 +138,19 @@ def _seed_activity(*, rng: random.Random) -> Demo:
             )
     note = Note.objects.filter(space=space, level=0).order_by("pk").first()
     note = note or Note.objects.filter(space=space).order_by("pk").first()
-    return Demo(space_id=space.pk, note_id=note.pk, network_slug=space.network.slug)
+    busiest = (
+        Message.objects.filter(topic__space=space)
+        .values("topic_id")
+        .annotate(count=Count("pk"))
+        .order_by("-count")
+        .first()
+    )
+    return Demo(
+        space_id=space.pk,
+        note_id=note.pk,
+        network_slug=space.network.slug,
+        topic_id=busiest["topic_id"] if busiest else 0,
+    )
 
 
 def _start_daphne(env: dict[str, str], log_path: Path) -> tuple[subprocess.Popen, str]:

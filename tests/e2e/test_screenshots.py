@@ -12,10 +12,12 @@ from tests.e2e import screenshots
 
 
 def test_every_page_resolves_and_names_are_unique():
-    demo = screenshots.Demo(space_id=1, note_id=2, network_slug="eu-lac")
+    demo = screenshots.Demo(space_id=1, note_id=2, network_slug="eu-lac", topic_id=3)
     names = [shot.name for shot in screenshots.SHOTS]
     assert len(names) == len(set(names))
-    assert {"dashboard", "space", "documents", "note", "moderation", "insight"} <= set(names)
+    assert {"dashboard", "space", "topic", "documents", "note", "moderation", "insight"} <= set(
+        names
+    )
     for shot in screenshots.SHOTS:
         resolve(shot.path(demo))  # raises Resolver404 for a stale path
         assert shot.user.endswith("@demo.example")
