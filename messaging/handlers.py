@@ -327,9 +327,12 @@ def _session_holds(data: Mapping[str, Any], user_id: int, password: str | None) 
     if login_at is None or time.time() - login_at > settings.WORKSPACE_SESSION_ABSOLUTE_TIMEOUT:
         return False
     session_hash = data.get(HASH_SESSION_KEY)
-    return bool(session_hash) and constant_time_compare(
-        session_hash, _auth_hash_of(password, settings.SECRET_KEY, get_user_model())
+    # As Django's `get_user`: the hash under SECRET_KEY, or under one of the
+    # SECRET_KEY_FALLBACKS while a key rotation is under way.
+    hashes = _auth_hashes_of(
+        password, settings.SECRET_KEY, tuple(settings.SECRET_KEY_FALLBACKS), get_user_model()
     )
+    return bool(session_hash) and any(constant_time_compare(session_hash, h) for h in hashes)
 
 
 # The sockets' session checks run every second for every socket of a process (the
@@ -347,9 +350,13 @@ def _decoded(session_data: str) -> MappingProxyType[str, Any]:
 
 
 @functools.lru_cache(maxsize=8192)
-def _auth_hash_of(password: str, secret_key: str, user_type: type) -> str:
+def _auth_hashes_of(
+    password: str, secret_key: str, fallback_keys: tuple[str, ...], user_type: type
+) -> tuple[str, ...]:
+    """The session auth hashes of a password: under the secret key, then each fallback
+    (the keys are arguments so that the cache follows a change of settings)."""
     user = user_type(password=password)
-    return user.get_session_auth_hash()
+    return (user.get_session_auth_hash(), *user.get_session_auth_fallback_hash())
 
 
 def visible_spaces(user: Any) -> dict[int, int]:

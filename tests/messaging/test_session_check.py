@@ -147,3 +147,17 @@ def test_a_write_frame_can_push_the_session_forward_in_the_same_trip(room):
     assert len(queries) == POST_FRAME_QUERIES + 1
     expiry = Session.objects.get(session_key=key).expire_date
     assert (expiry - soon).total_seconds() > settings.SESSION_COOKIE_AGE - 120
+
+
+def test_a_session_hashed_under_a_fallback_key_still_holds(world, settings):
+    """#32: during a SECRET_KEY rotation Django's `get_user` accepts a session whose hash
+    was made under a key now in SECRET_KEY_FALLBACKS; the socket's check must too, or
+    every open socket closes with 4401 at the rotation."""
+    user = world["users"]["member_open"]
+    old_key = settings.SECRET_KEY
+    session_key = _login(user)
+    settings.SECRET_KEY = "a-new-secret-key-" + "n" * 40
+    settings.SECRET_KEY_FALLBACKS = [old_key]
+    assert session_user(session_key, user.pk) is not None
+    settings.SECRET_KEY_FALLBACKS = []
+    assert session_user(session_key, user.pk) is None  # the old key retired: refused
