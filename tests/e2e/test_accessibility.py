@@ -8,6 +8,7 @@ nothing is fetched from a CDN).
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import pytest
 
@@ -131,3 +132,77 @@ def test_main_pages_have_no_serious_axe_violations(
     )
     probe = [v["id"] for v in serious(run_axe(signed_in))]
     assert "button-name" in probe, probe
+
+
+DARK_SHOTS = Path("/tmp/shots-dark")
+
+
+@pytest.fixture
+def unread_topic(world):  # type: ignore[no-untyped-def]
+    """Two messages the open member has not read: the sidebar badge, divider and bar."""
+    space = world["space"]
+    moderator = world["users"]["moderator"]
+    topic = services.topic_create(space=space, name="Container manifests", acting_user=moderator)
+    for body in ("First look at the manifests.", "The consignee changed twice, see the table."):
+        services.message_post(
+            space=space, topic=topic, body=body, level=0, tlp="GREEN", acting_user=moderator
+        )
+    return topic
+
+
+@pytest.mark.parametrize("width,height", [(1280, 800), (390, 844)], ids=["desktop", "phone"])
+def test_main_pages_in_dark_mode_have_no_serious_axe_violations(
+    world, topic, unread_topic, document, daphne_server, browser, browser_log, width, height
+):
+    """Dark mode follows prefers-color-scheme; axe (colour contrast included) passes on
+    the main pages, an unread topic and the confirm dialog. Screenshots go to
+    /tmp/shots-dark/ for a person to look at."""
+    axe_source()
+    space = world["space"]
+    moderator = world["users"]["moderator"]
+    member = world["users"]["member_open"]
+    DARK_SHOTS.mkdir(parents=True, exist_ok=True)
+    anonymous = new_context(browser, daphne_server, browser_log).new_page()
+    signed_in = new_context(browser, daphne_server, browser_log, moderator).new_page()
+    as_member = new_context(browser, daphne_server, browser_log, member).new_page()
+    for page in (anonymous, signed_in, as_member):
+        page.set_viewport_size({"width": width, "height": height})
+        page.emulate_media(color_scheme="dark")
+    pages = [
+        ("login", anonymous, "/accounts/login/", None),
+        ("dashboard", signed_in, "/", None),
+        ("network", signed_in, f"/networks/{space.network.slug}/", None),
+        ("space", signed_in, f"/spaces/{space.pk}/", None),
+        ("topics", signed_in, f"/spaces/{space.pk}/topics/", wait_live),
+        ("topic", signed_in, f"/spaces/{space.pk}/topics/{topic.pk}/", wait_live),
+        ("topic-unread", as_member, f"/spaces/{space.pk}/topics/{unread_topic.pk}/", wait_live),
+        ("notes", signed_in, f"/spaces/{space.pk}/notes/", None),
+        ("documents", signed_in, f"/spaces/{space.pk}/documents/", None),
+        ("document-new", signed_in, f"/spaces/{space.pk}/documents/new/", None),
+        ("document", signed_in, f"/documents/{document.pk}/", None),
+        ("members", signed_in, f"/spaces/{space.pk}/members/", None),
+        ("insight", signed_in, f"/spaces/{space.pk}/insight/", None),
+        ("search", signed_in, "/search/?q=valencia", None),
+        ("profile", signed_in, "/accounts/profile/", None),
+        ("notifications", signed_in, "/notifications/", None),
+    ]
+    reports = []
+    for name, page, path, ready in pages:
+        response = page.goto(path)
+        assert response is not None and response.status == 200, f"{path}: {response}"
+        if ready is not None:
+            ready(page)
+        background = page.evaluate("getComputedStyle(document.documentElement).backgroundColor")
+        assert background == "rgb(21, 24, 28)", f"{path} is not dark: {background}"
+        page.screenshot(path=str(DARK_SHOTS / f"{name}-{width}.png"))
+        if found := serious(run_axe(page)):
+            reports.append(describe_violations(f"{path} (dark, {width}px)", found))
+
+    # The confirm dialog, over a dark page.
+    signed_in.goto(f"/documents/{document.pk}/")
+    signed_in.get_by_role("button", name="Delete this document").click()
+    signed_in.get_by_role("dialog").wait_for()
+    signed_in.screenshot(path=str(DARK_SHOTS / f"confirm-{width}.png"))
+    if found := serious(run_axe(signed_in)):
+        reports.append(describe_violations("confirm dialog (dark)", found))
+    assert not reports, "\n\n".join(reports)
