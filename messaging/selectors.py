@@ -456,6 +456,18 @@ def mentionable_members(*, space_id: int, names: set[str]) -> list[Any]:
     ]
 
 
+def space_moderators(*, space_id: int) -> list[Any]:
+    """The space's active moderators (`@moderators`); the caller applies the access rule."""
+    from networks.models import Membership, MembershipStatus, Role
+
+    return [
+        m.user
+        for m in Membership.objects.filter(
+            space_id=space_id, status=MembershipStatus.ACTIVE, role=Role.MODERATOR
+        ).select_related("user")
+    ]
+
+
 def space_member_users(*, space_id: int, exclude_id: int | None = None) -> QuerySet[Any]:
     """Active members of the space (candidate TLP:RED recipients), by name."""
     from django.contrib.auth import get_user_model

@@ -51,6 +51,9 @@ from workspace.prepared import Prepared, PreparedInsert
 MAX_RECIPIENTS = 50
 MAX_MENTIONS = 20
 MENTION_RE = re.compile(r"@\*\*([^*\n]{1,200})\*\*")
+# `@moderators` (or `@**moderators**`): the space's moderators who may see the message.
+# Not inside a word or an address (`ops@moderators.example` names nobody).
+MODERATORS_RE = re.compile(r"(?<![\w@*.])@(?:\*\*)?moderators(?:\*\*)?(?![\w@.-])", re.IGNORECASE)
 # The rows every post writes (and every event): their INSERTs are built once.
 _MESSAGE_INSERT = PreparedInsert(Message)
 _REVISION_INSERT = PreparedInsert(MessageRevision)
@@ -335,11 +338,16 @@ def _notify_mentions(
     ordinary topic). A body without a mention costs no query.
     """
     names = {m.strip() for m in MENTION_RE.findall(message.body)[:MAX_MENTIONS] if m.strip()}
-    if not names:
+    moderators = MODERATORS_RE.search(message.body) is not None
+    names = {n for n in names if n.lower() != "moderators"}
+    if not names and not moderators:
         return []
-    notified = []
-    for user in selectors.mentionable_members(space_id=message.space_id, names=names):
-        if user.pk == message.author_id:
+    candidates = selectors.mentionable_members(space_id=message.space_id, names=names)
+    if moderators:
+        candidates += selectors.space_moderators(space_id=message.space_id)
+    notified: list[int] = []
+    for user in candidates:
+        if user.pk == message.author_id or user.pk in notified:
             continue
         try:
             membership = access_item(user, labels)

@@ -139,7 +139,13 @@ def _render_topic(
     page = paginator.get_page(request.GET.get("page") or unread_page)
     rows = list(page.object_list)
     is_moderator = _can(user, membership.space_id, Action.MODERATE)
+    can_post = _can(user, membership.space_id, Action.POST)
     names = selectors.member_names(space_id=membership.space_id)
+    choices = (
+        selectors.recipient_choices(space_id=membership.space_id, exclude_id=user.pk)
+        if can_post
+        else []
+    )
     for message in rows:
         message.reaction_summary = selectors.reaction_summary(message)  # type: ignore[attr-defined]
         message.can_delete = not message.is_deleted and (  # type: ignore[attr-defined]
@@ -155,16 +161,14 @@ def _render_topic(
             "page": page,
             "rows": rows,
             "form": form,
-            "can_post": _can(user, membership.space_id, Action.POST),
+            "can_post": can_post,
             "is_moderator": is_moderator,
             "limits": messaging_settings(),
             "unread": unread,
             "unread_page": unread_page,
-            "recipient_choices": selectors.recipient_choices(
-                space_id=membership.space_id, exclude_id=user.pk
-            )
-            if _can(user, membership.space_id, Action.POST)
-            else [],
+            "recipient_choices": choices,
+            # For the composer's @-mention autocomplete: [[id, name, clearance], …].
+            "mentionables_json": json.dumps([[c.pk, c.name, c.clearance] for c in choices]),
             "member_names": names,
             # For realtime.js: who reacted, a TLP:RED message's recipients (a data attribute).
             "members_json": json.dumps({str(pk): name for pk, name in names.items()}),

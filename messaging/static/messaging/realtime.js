@@ -640,6 +640,7 @@ class Composer {
       if (event.key === "Enter") event.preventDefault(); // not a send
     });
     this.recipients();
+    this.mentions = new Mentions(this); // before the Enter handler: Enter picks when open
     this.restore();
     let lastTyping = 0;
     this.body.addEventListener("input", () => {
@@ -726,6 +727,11 @@ class Composer {
         count: Math.ceil(bytes / 1024), limit: Math.floor(this.maxBytes / 1024) });
     }
     if (frame.tlp === "RED" && !frame.recipient_ids.length) return this.labels.labelNoRecipients;
+    const uncleared = this.mentions.uncleared(frame.body, frame.level);
+    if (uncleared) {
+      return this.fill(this.labels.labelMentionNotCleared, {
+        name: uncleared, level: this.levelName(frame.level) });
+    }
     return "";
   }
 
@@ -886,6 +892,152 @@ class Composer {
     this.notice.replaceChildren();
     this.notice.classList.add("hidden");
     this.body.focus();
+  }
+}
+
+// Mentions: "@" and letters in the composer list the members cleared for the chosen
+// level whose name matches, without regard to accents or case ("remi" finds Rémi), and
+// `@moderators`. The textarea drives an ARIA listbox (aria-activedescendant): arrows move,
+// Enter or Tab inserts the server's syntax `@**Display Name**`, Escape closes. Before
+// sending, a mention of a member not cleared for the level is refused with the reason.
+const MENTION_MAX = 8;
+const MENTION_QUERY = /(?:^|[\s(>])@([^\s@*][^@*\n]{0,39}|)$/u;
+const MENTIONED = /@\*\*([^*\n]{1,200})\*\*/g;
+
+function fold(text) {
+  return String(text).normalize("NFD").replace(/\p{M}/gu, "").toLowerCase();
+}
+
+class Mentions {
+  constructor(composer) {
+    this.composer = composer;
+    this.body = composer.body;
+    this.labels = composer.labels;
+    this.list = composer.form.querySelector("#mention-list");
+    let raw = [];
+    try { raw = JSON.parse(composer.form.dataset.mentionables || "[]"); } catch { raw = []; }
+    this.members = raw.map(([id, name, clearance]) => ({
+      id: Number(id), name: String(name), clearance: Number(clearance), folded: fold(name) }));
+    this.options = [];
+    this.active = -1;
+    this.start = -1;
+    if (!this.list) return;
+    this.body.addEventListener("input", () => this.update());
+    this.body.addEventListener("click", () => this.update());
+    this.body.addEventListener("blur", () => setTimeout(() => this.close(), 150));
+    this.body.addEventListener("keydown", (event) => this.key(event));
+    this.list.addEventListener("mousedown", (event) => event.preventDefault()); // keep focus
+    this.list.addEventListener("click", (event) => {
+      const option = event.target.closest("[role=option]");
+      if (option) this.pick(Number(option.dataset.index));
+    });
+    composer.level?.addEventListener("change", () => this.isOpen() && this.update());
+  }
+
+  isOpen() {
+    return !this.list.classList.contains("hidden");
+  }
+
+  level() {
+    return Number(this.composer.level?.value || 0);
+  }
+
+  // The members (and @moderators) matching what follows the "@" before the caret.
+  update() {
+    const caret = this.body.selectionStart;
+    if (caret !== this.body.selectionEnd) return this.close();
+    const before = this.body.value.slice(0, caret);
+    const found = MENTION_QUERY.exec(before);
+    if (!found) return this.close();
+    const query = fold(found[1]);
+    const level = this.level();
+    const rank = (text) => (text.startsWith(query) ? 0
+      : text.split(/[\s.'-]+/).some((w) => w.startsWith(query)) ? 1 : 2);
+    const matches = this.members
+      .filter((m) => m.clearance >= level && m.folded.includes(query))
+      .sort((a, b) => rank(a.folded) - rank(b.folded) || a.folded.localeCompare(b.folded))
+      .slice(0, MENTION_MAX)
+      .map((m) => ({ text: `@**${m.name}**`, label: m.name, hint: "" }));
+    if ("moderators".startsWith(query)) {
+      matches.push({ text: "@moderators", label: "@moderators",
+                     hint: this.labels.labelMentionModerators || "" });
+    }
+    if (!matches.length) return this.close();
+    this.start = caret - found[1].length - 1;
+    this.options = matches;
+    this.render(Math.min(Math.max(this.active, 0), matches.length - 1));
+  }
+
+  render(active) {
+    this.list.replaceChildren();
+    this.options.forEach((option, i) => {
+      const item = el("li", null);
+      item.id = `mention-option-${i}`;
+      item.setAttribute("role", "option");
+      item.dataset.index = String(i);
+      item.append(el("span", "mention-name", option.label));
+      if (option.hint) item.append(el("span", "muted", option.hint));
+      this.list.append(item);
+    });
+    this.list.classList.remove("hidden");
+    this.move(active);
+  }
+
+  move(index) {
+    const items = [...this.list.children];
+    if (!items.length) return;
+    this.active = (index + items.length) % items.length;
+    items.forEach((item, i) => item.setAttribute("aria-selected", String(i === this.active)));
+    this.body.setAttribute("aria-activedescendant", items[this.active].id);
+    items[this.active].scrollIntoView({ block: "nearest" });
+  }
+
+  close() {
+    if (!this.list || !this.isOpen()) return;
+    this.list.classList.add("hidden");
+    this.list.replaceChildren();
+    this.body.removeAttribute("aria-activedescendant");
+    this.options = [];
+    this.active = -1;
+  }
+
+  key(event) {
+    if (!this.isOpen() || event.isComposing) return;
+    let handled = true;
+    if (event.key === "ArrowDown") this.move(this.active + 1);
+    else if (event.key === "ArrowUp") this.move(this.active - 1);
+    else if ((event.key === "Enter" && !event.shiftKey) || event.key === "Tab") this.pick(this.active);
+    else if (event.key === "Escape") this.close();
+    else handled = false;
+    if (handled) {
+      event.preventDefault();
+      event.stopImmediatePropagation(); // not a send, not the page's Escape
+    }
+  }
+
+  pick(index) {
+    const option = this.options[index];
+    if (!option) return this.close();
+    const value = this.body.value;
+    const caret = this.body.selectionStart;
+    const after = value.slice(caret);
+    const insert = option.text + (after.startsWith(" ") ? "" : " ");
+    this.body.value = value.slice(0, this.start) + insert + after;
+    const at = this.start + insert.length;
+    this.body.setSelectionRange(at, at);
+    this.close();
+    this.body.dispatchEvent(new Event("input", { bubbles: true })); // the draft is saved
+    this.body.focus();
+  }
+
+  // The name of the first member mentioned who is not cleared for `level`, or "".
+  uncleared(text, level) {
+    for (const [, name] of String(text).matchAll(MENTIONED)) {
+      const wanted = name.trim().toLowerCase();
+      const member = this.members.find((m) => m.name.toLowerCase() === wanted);
+      if (member && member.clearance < Number(level)) return member.name;
+    }
+    return "";
   }
 }
 
