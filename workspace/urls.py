@@ -24,6 +24,7 @@ urlpatterns = [
     path("", views.home, name="home"),
     # Browsers ask for /favicon.ico on pages that name no icon (error pages included).
     path("favicon.ico", views.favicon, name="favicon"),
+    path("help/shortcuts/", views.shortcuts_help, name="shortcuts_help"),
     path("healthz", health.healthz, name="healthz"),
     # Full-text search over what the user may see (workspace/search).
     path("search/", search_views.search_page, name="search"),

@@ -20,6 +20,12 @@ def home(request: HttpRequest) -> HttpResponse:
     return render(request, "home.html", network_selectors.dashboard_for(user=request.user))
 
 
+@login_required
+def shortcuts_help(request: HttpRequest) -> HttpResponse:
+    """The keyboard shortcuts (workspace/static/js/shortcuts.js) and the keys of the forms."""
+    return render(request, "help/shortcuts.html")
+
+
 def favicon(request: HttpRequest) -> HttpResponse:
     """Browsers ask for /favicon.ico on pages that name no icon (error pages included)."""
     from django.http import HttpResponsePermanentRedirect

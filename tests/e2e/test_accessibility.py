@@ -185,6 +185,7 @@ def test_main_pages_in_dark_mode_have_no_serious_axe_violations(
         ("search", signed_in, "/search/?q=valencia", None),
         ("profile", signed_in, "/accounts/profile/", None),
         ("notifications", signed_in, "/notifications/", None),
+        ("shortcuts", signed_in, "/help/shortcuts/", None),
     ]
     reports = []
     for name, page, path, ready in pages:

@@ -42,6 +42,7 @@ DOC_MANAGERS = {"member_secret", "moderator"}
 # route name -> (method, who is allowed)
 ROUTES: dict[str, tuple[str, set[str]]] = {
     "home": ("GET", MFA_USERS),
+    "shortcuts_help": ("GET", MFA_USERS),
     "network_directory": ("GET", NETWORK_PEOPLE),
     "space_create": ("GET", {"network_admin"}),
     "space_detail": ("GET", MEMBERS),
@@ -202,6 +203,7 @@ def _urls(world) -> dict[str, str]:
     )
     kwargs: dict[str, dict] = {
         "home": {},
+        "shortcuts_help": {},
         "profile_edit": {},
         "network_directory": {"slug": space.network.slug},
         "space_create": {"slug": space.network.slug},
