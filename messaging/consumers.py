@@ -238,7 +238,7 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
             frame, spaces={str(s): self.scanned.get(s, 0) for s in spaces}, denied=denied
         )
         for space_id in spaces:
-            await self._presence(space_id, "online")
+            await self._presence(space_id, "online", ask=True)
         # Safety net for dropped doorbells and access rings: the process's poll
         # (`_HeadWatcher`) reads the heads for every socket, and now and then re-checks
         # every socket's spaces in one query.
@@ -508,17 +508,23 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
 
     # --- ephemeral: typing and presence ---------------------------------------------
 
-    async def _presence(self, space_id: int, state: str) -> None:
-        await send_ephemeral(
-            space_id,
-            {
-                "type": PRESENCE,
-                "space_id": space_id,
-                "state": state,
-                "user": {"id": self.user_id, "name": handlers.display_name(self.user)},
-                "origin": self.channel_name,
-            },
-        )
+    async def _presence(
+        self, space_id: int, state: str, *, ask: bool = False, to: str | None = None
+    ) -> None:
+        """`ask`: the other connections of the space answer this one (`to` its channel)
+        with their own `online`, so a newcomer learns who is already there."""
+        message = {
+            "type": PRESENCE,
+            "space_id": space_id,
+            "state": state,
+            "user": {"id": self.user_id, "name": handlers.display_name(self.user)},
+            "origin": self.channel_name,
+            "ask": ask,
+        }
+        if to is None:
+            await send_ephemeral(space_id, message)
+        else:
+            await self.channel_layer.send(to, message)
 
     async def space_typing(self, message: dict[str, Any]) -> None:
         if message["space_id"] in self.scanned and message["origin"] != self.channel_name:
@@ -532,15 +538,24 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
             )
 
     async def space_presence(self, message: dict[str, Any]) -> None:
-        if message["space_id"] in self.scanned and message["origin"] != self.channel_name:
-            await self.send_json(
-                {
-                    "type": "presence",
-                    "space_id": message["space_id"],
-                    "state": message["state"],
-                    "user": message["user"],
-                }
-            )
+        space_id = message["space_id"]
+        if space_id not in self.scanned or message["origin"] == self.channel_name or self.closed:
+            return
+        await self.send_json(
+            {
+                "type": "presence",
+                "space_id": space_id,
+                "state": message["state"],
+                "user": message["user"],
+            }
+        )
+        with contextlib.suppress(Exception):  # presence is best effort
+            if message["state"] == "online" and message.get("ask"):
+                # A newcomer: tell it that this connection is here too (to it alone).
+                await self._presence(space_id, "online", to=message["origin"])
+            elif message["state"] == "offline" and message["user"]["id"] == self.user_id:
+                # Another tab of this user closed; this one is still here.
+                await self._presence(space_id, "online")
 
 
 class _HeadWatcher:

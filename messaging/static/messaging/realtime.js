@@ -136,6 +136,8 @@ class Realtime {
         break;
       case "ack":
         if (frame.for === "hello") {
+          this.online.clear(); // those already here answer this hello (docs/protocol.md)
+          this.showPresence();
           this.setStatus(this.labels.labelOnline || "");
           this.ready = true;
           this.composer?.online(); // a message waiting for the socket goes now (same client_id)
@@ -157,10 +159,16 @@ class Realtime {
       case "notification": // the header bell (notifications/bell.js) shows the count
         document.dispatchEvent(new CustomEvent("workspace:notification", { detail: frame }));
         break;
-      case "presence":
-        if (frame.state === "online") this.online.set(frame.user.id, frame.user.name);
-        else this.online.delete(frame.user.id);
+      case "presence": {
+        // Only this space's members (the page's member list), never the reader.
+        const id = Number(frame.user?.id);
+        if (frame.space_id !== this.spaceId || id === this.userId) break;
+        if (!this.members.has(String(id))) break;
+        if (frame.state === "online") this.online.set(id, this.memberName(id));
+        else this.online.delete(id);
+        this.showPresence();
         break;
+      }
     }
   }
 
@@ -212,6 +220,20 @@ class Realtime {
         list.prepend(item);
       }
     }
+  }
+
+  // "Online": the other members of this space with a connection open now.
+  showPresence() {
+    const box = document.getElementById("presence");
+    const list = box?.querySelector(".presence-list");
+    if (!list) return;
+    const names = [...this.online.entries()].sort((a, b) => a[1].localeCompare(b[1]));
+    list.replaceChildren(...names.map(([id, name]) => {
+      const item = el("li", "presence-member", name);
+      item.dataset.userId = String(id);
+      return item;
+    }));
+    if (!names.length) list.append(el("li", "presence-none muted", box.dataset.labelNone || ""));
   }
 
   memberName(id) {
