@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
@@ -31,6 +33,8 @@ class Command(BaseCommand):
         from messaging.notes import seed_demo_notes
 
         seed_demo_notes()
+        # The living demo: discussions in the four languages, read in part, and documents.
+        seed_demo_conversations()
         self.stdout.write(self.style.SUCCESS("Demo network created."))
         self._print_logins()
 
@@ -49,3 +53,79 @@ class Command(BaseCommand):
             "Second factor: run `.venv/bin/python manage.py demo_code EMAIL` (DJANGO_DEBUG=1)"
             " to print the current TOTP code.\n"
         )
+
+
+def seed_demo_conversations() -> int:
+    """The demo's discussions (networks.demo.DEMO_CONVERSATIONS), reactions, read markers
+    and documents; returns how many messages. messaging and documents build on networks,
+    never the other way round: they are imported here, in the command, only."""
+    from django.core.exceptions import PermissionDenied
+    from django.utils import timezone
+
+    from documents.crypto import encrypt
+    from documents.keys import space_key_current
+    from documents.services import DocumentMeta, document_upload
+    from messaging import services
+    from messaging.models import Message
+    from networks.demo import DEMO_CONVERSATIONS, DEMO_DOCUMENTS, MODERATOR
+    from networks.models import Membership, MembershipStatus, Space
+    from workspace.accounts.models import User
+
+    people = {u.email: u for u in User.objects.filter(email__endswith="@demo.example")}
+    now = timezone.now()
+    posted = 0
+    for conversation in DEMO_CONVERSATIONS:
+        space = Space.objects.get(slug=conversation.space)
+        first = people[conversation.posts[0].author]
+        topic = services.topic_create(space=space, name=conversation.topic, acting_user=first)
+        messages = []
+        for post in conversation.posts:
+            message = services.message_post(
+                space=space,
+                topic=topic,
+                body=post.body,
+                level=post.level,
+                tlp=post.tlp,
+                acting_user=people[post.author],
+            )
+            for who, emoji in post.reactions:
+                services.reaction_toggle(
+                    message=message, emoji=emoji, acting_user=people[who], present=True
+                )
+            messages.append(message)
+        posted += len(messages)
+        # Spread the times over the last days, oldest first (no service sets a date).
+        start = now - timedelta(days=conversation.started_days_ago)
+        step = timedelta(days=conversation.started_days_ago) / (len(messages) + 1)
+        for i, message in enumerate(messages):
+            Message.objects.filter(pk=message.pk).update(created_at=start + step * i)
+        # What each member has read: the start of the discussion; the rest is unread.
+        readers = Membership.objects.filter(
+            space=space, status=MembershipStatus.ACTIVE
+        ).select_related("user")
+        for membership in readers:
+            upto = (
+                conversation.moderator_read_upto
+                if membership.user.email == MODERATOR
+                else conversation.read_upto
+            )
+            if upto <= 0:
+                continue
+            try:
+                services.read_mark(
+                    topic=topic, seq=messages[upto - 1].seq, acting_user=membership.user
+                )
+            except PermissionDenied:
+                continue  # e.g. an expired clearance that may not read
+    for slug, email, title, filename, level, text in DEMO_DOCUMENTS:
+        space = Space.objects.get(slug=slug)
+        recipient = space_key_current(space=space).recipient
+        document_upload(
+            space=space,
+            acting_user=people[email],
+            stream=io.BytesIO(encrypt(text.encode(), [recipient])),
+            content_length=None,
+            filename=filename,
+            meta=DocumentMeta(title=title, level=level),
+        )
+    return posted
