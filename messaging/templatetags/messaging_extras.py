@@ -264,7 +264,7 @@ def _message_actions(
         parts.append(
             f'<button type="button" class="react-add js-only" aria-haspopup="true" '
             f'aria-expanded="false" aria-label="{_e(gettext("Add reaction"))}">'
-            f'<span aria-hidden="true">☺+</span></button>'
+            f'<span class="react-add-icon" aria-hidden="true"></span></button>'
             f'<form method="post" action="{_e(react)}" class="inline-form react-form">{csrf}'
             f'<label class="visually-hidden" for="react-{pk}">{_e(gettext("Reaction"))}</label>'
             f'<select id="react-{pk}" name="emoji">{options}'
