@@ -190,6 +190,9 @@ class Realtime {
       } else if (this.page === "topics" && m.author.id !== this.userId) {
         this.bumpUnread(m.topic_id);
       }
+      if (this.page === "topic" && m.topic_id !== this.topicId && Number(m.author.id) !== this.userId) {
+        this.sidebarUnread(m.topic_id, (n) => n + 1); // another topic of the open space
+      }
     } else if (frame.kind === "message.edit") {
       const article = document.getElementById(`m${Number(data.message.id)}`);
       const body = article?.querySelector(".message-body");
@@ -444,6 +447,30 @@ class Realtime {
     body.setSelectionRange(body.value.length, body.value.length);
   }
 
+  // The space sidebar's count for a topic (networks/_space_sidebar.html): `change` maps
+  // the shown count to the new one; 0 removes the badge and the bold.
+  sidebarUnread(topicId, change) {
+    const link = document.querySelector(
+      `#space-sidebar li[data-topic-id="${Number(topicId)}"] a.sidebar-topic`);
+    if (!link) return;
+    let badge = link.querySelector(".unread-count");
+    const before = Number(badge?.dataset.unread || 0);
+    const n = Math.max(0, change(before));
+    if (n === before) return;
+    link.classList.toggle("has-unread", n > 0);
+    if (!n) {
+      badge?.remove();
+      return;
+    }
+    if (!badge) {
+      badge = el("span", "unread-count");
+      link.append(badge);
+    }
+    badge.dataset.unread = String(n);
+    const words = n === 1 ? this.labels.labelUnreadOne : this.labels.labelUnreadOther;
+    badge.replaceChildren(String(n), el("span", "visually-hidden", ` ${words || ""}`));
+  }
+
   bumpUnread(topicId) {
     const badge = this.node.querySelector(`[data-topic-id="${Number(topicId)}"] .unread-badge`);
     if (!badge) return;
@@ -584,16 +611,19 @@ class Unread {
   }
 
   update() {
-    if (!this.bar || !this.rt.node.dataset.lastPage) return;
-    const unread = [...this.rt.list.querySelectorAll("article[data-seq]")].some((a) =>
+    if (!this.rt.node.dataset.lastPage) return;
+    const unread = [...this.rt.list.querySelectorAll("article[data-seq]")].filter((a) =>
       Number(a.dataset.seq) > this.readSeq && Number(a.dataset.authorId) !== this.rt.userId
-      && !a.classList.contains("deleted"));
+      && !a.classList.contains("deleted")).length;
+    // The sidebar's count of this topic follows what is still unread on the page.
+    this.rt.sidebarUnread(this.rt.topicId, (n) => Math.min(n, unread));
     if (!unread) this.allRead();
   }
 
   allRead() {
     this.bar?.remove();
     this.bar = null;
+    this.rt.sidebarUnread(this.rt.topicId, () => 0);
   }
 
   async post(fields) {
