@@ -7,7 +7,7 @@ import pytest
 from playwright.sync_api import expect
 
 from messaging import services
-from tests.e2e.helpers import new_context, open_topic
+from tests.e2e.helpers import assert_accessible, new_context, open_topic
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -47,6 +47,7 @@ def test_online_list_snapshot_and_live(world, daphne_server, browser, browser_lo
     expect(third.locator("#presence .presence-member")).to_have_text(["Ana Ruiz", "Sofía Torres"])
     name = "desktop" if viewport is DESKTOP else "phone"
     second.screenshot(path=f"{SHOTS}/presence-{name}.png")
+    assert_accessible(second)
     # Leaving shows live.
     third.context.close()
     expect(online_second).to_have_text(["Ana Ruiz"])

@@ -73,7 +73,7 @@ async def test_a_client_cannot_forge_presence(room):
 
 
 async def test_one_tab_closing_does_not_take_a_member_offline(room):
-    users, space = room["users"], room["space"]
+    users = room["users"]
     reader = await open_socket(users["secret"])
     tab1 = await open_socket(users["open"])
     tab2 = await open_socket(users["open"])
