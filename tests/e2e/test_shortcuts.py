@@ -15,7 +15,8 @@ pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 @pytest.fixture
 def unread_topics(world):  # type: ignore[no-untyped-def]
-    """Two topics with messages the open member has not read, and one read-free topic."""
+    """Two topics with messages the open member has not read; in the second, the open
+    member's own message (for `e`)."""
     space = world["space"]
     moderator = world["users"]["moderator"]
     topics = []
@@ -30,6 +31,14 @@ def unread_topics(world):  # type: ignore[no-untyped-def]
             acting_user=moderator,
         )
         topics.append(topic)
+    services.message_post(
+        space=space,
+        topic=topics[1],
+        body="My own note on Antwerp.",
+        level=0,
+        tlp="GREEN",
+        acting_user=world["users"]["member_open"],
+    )
     return topics
 
 
@@ -64,6 +73,17 @@ def test_shortcuts_move_around_and_never_fire_while_typing(
     page.locator("#id_body").fill("")
     page.locator("#id_body").blur()
 
+    # e: edit one's last message, in the topic that has one.
+    antwerp = f"/spaces/{space.pk}/topics/{unread_topics[1].pk}/"
+    if second != antwerp:
+        page.goto(antwerp)
+        wait_live(page)
+    with page.expect_navigation():
+        page.keyboard.press("e")
+    assert re.search(r"/messages/\d+/edit/$", page.url), page.url
+    page.goto(second)
+    wait_live(page)
+
     # A modifier key leaves the key to the browser.
     page.keyboard.press("Alt+n")
     assert page.url.removeprefix(daphne_server.url) == second
@@ -73,7 +93,7 @@ def test_shortcuts_move_around_and_never_fire_while_typing(
         page.keyboard.press("Shift+?")
     assert page.url.endswith("/help/shortcuts/")
     assert page.get_by_role("heading", name="Keyboard shortcuts").is_visible()
-    for key in ("?", "g", "d", "n", "r"):
+    for key in ("?", "g", "d", "n", "r", "e"):
         assert page.locator(
             "kbd", has_text=re.compile(rf"^\{key}$" if key == "?" else rf"^{key}$")
         ).count()

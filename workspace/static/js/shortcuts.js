@@ -3,6 +3,7 @@
 //   g d    the dashboard
 //   n      on a space page: the next topic with unread messages (from the sidebar)
 //   r      on a discussion: focus the message box (reply)
+//   e      on a discussion: edit your last message (its Edit link)
 // Never while typing in a field, never with Ctrl, Alt or Meta (the browser's and the
 // screen reader's own keys stay theirs), never on a key that repeats.
 const script = document.querySelector("script[data-shortcuts-help]");
@@ -53,6 +54,15 @@ document.addEventListener("keydown", (event) => {
     if (link) {
       event.preventDefault();
       window.location.assign(link.href);
+    }
+  } else if (key === "e" && !event.shiftKey) {
+    const links = document.querySelectorAll(
+      "article.message:not(.deleted):not(.pending) .edit-link[href]"
+    );
+    const last = links[links.length - 1];
+    if (last) {
+      event.preventDefault();
+      window.location.assign(last.href);
     }
   } else if (key === "r" && !event.shiftKey) {
     const box = document.querySelector(".composer textarea");
