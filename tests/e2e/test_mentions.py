@@ -72,6 +72,7 @@ def test_mention_autocomplete_and_refusal(world, named, daphne_server, browser, 
     body.press("Backspace")
     body.press("Backspace")  # "@" alone: everyone cleared, and @moderators
     expect(listbox).to_contain_text("@moderators")
+    page.screenshot(path=f"{SHOTS}/autocomplete-all-{name}.png")
     body.press("ArrowUp")  # wraps to the last: @moderators
     body.press("Tab")
     expect(body).to_have_value("Look @**Rémi Dubois** and @moderators ")
