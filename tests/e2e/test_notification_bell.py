@@ -28,7 +28,11 @@ def test_the_bell_counts_live_without_reload(world, daphne_server, browser, brow
     assert _count(dashboard) == "0"
     assert not dashboard.locator("#notification-bell .bell-count").is_visible()
     on_topic = new_context(browser, daphne_server, browser_log, reader).new_page()
-    open_topic(on_topic, space.pk, topic.pk)
+    # Another topic of the space: a visible topic page reads a message (and its mention)
+    # as soon as it is on screen, so on the mention's own topic the count would go back
+    # to 0 at once (realtime.js's Unread, 3659f2a).
+    elsewhere = services.topic_create(space=space, name="Elsewhere", acting_user=users["moderator"])
+    open_topic(on_topic, space.pk, elsewhere.pk)
     wait_live(on_topic)
     dashboard.wait_for_timeout(500)  # bell.js has its socket open by now
 
