@@ -5,6 +5,7 @@ the frame on), and a mention the reader may not see never moves it."""
 from __future__ import annotations
 
 import re
+import uuid
 
 import pytest
 
@@ -40,8 +41,18 @@ def test_the_bell_counts_live_without_reload(world, daphne_server, browser, brow
     open_topic(writer, space.pk, topic.pk)
     wait_live(writer)
     mention = f"@**{reader.display_name}**"
-    # Above the reader's clearance: no count moves, anywhere.
-    post_message(writer, f"{mention} confidential", level=2, shown="confidential")
+    # Above the reader's clearance: no count moves, anywhere. The composer itself refuses
+    # to mention someone not cleared for the level, so this goes as the no-JavaScript form
+    # does, to the same server and its sockets.
+    csrf = writer.locator("#post-form input[name=csrfmiddlewaretoken]").get_attribute("value")
+    posted = writer.request.post(
+        f"/spaces/{space.pk}/topics/{topic.pk}/post/",
+        form={"csrfmiddlewaretoken": csrf, "body": f"{mention} confidential", "level": "2",
+              "tlp": "GREEN", "client_id": str(uuid.uuid4())},
+        max_redirects=0,
+    )
+    assert posted.status == 302, re.findall(r"errorlist[^<]*<li>([^<]*)", posted.text())
+    writer.locator(".message-list article", has_text="confidential").wait_for()
     writer.wait_for_timeout(1500)
     assert _count(dashboard) == "0" and _count(on_topic) == "0"
     # A mention they may see: both tabs count it without a reload.
