@@ -138,7 +138,14 @@ def _seed_activity(*, rng: random.Random) -> Demo:
             )
     note = Note.objects.filter(space=space, level=0).order_by("pk").first()
     note = note or Note.objects.filter(space=space).order_by("pk").first()
+    # A conversation of the living demo (networks/demo.py), else the busiest topic.
     busiest = (
+        Message.objects.filter(topic__space=space, topic__name__contains="DEMO")
+        .values("topic_id")
+        .annotate(count=Count("pk"))
+        .order_by("-count")
+        .first()
+    ) or (
         Message.objects.filter(topic__space=space)
         .values("topic_id")
         .annotate(count=Count("pk"))
