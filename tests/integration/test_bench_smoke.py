@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import require_tool
-from tests.integration.topology import ROOT, database_url, nginx_binary
+from tests.integration.topology import ROOT, nginx_binary, owner_database_url
 
 
 def _run(script: str, *args: str, timeout: int = 240) -> str:
@@ -38,7 +38,7 @@ def test_the_post_frame_bench_on_sqlite(tmp_path: Path) -> None:
 @pytest.mark.django_db(transaction=True)
 def test_the_post_frame_bench_on_postgresql() -> None:
     out = _run("bench_post_frame.py", "--frames", "5", "--pause", "0.01",
-               "--database-url", database_url())
+               "--database-url", owner_database_url())
     assert "postgresql: one post frame" in out, out
 
 
@@ -48,7 +48,7 @@ def test_the_fanout_bench_on_the_in_memory_layer_with_one_daphne() -> None:
     if nginx_binary() is None:
         require_tool("nginx", "install it with: apt-get install -y nginx")
     out = _run("bench_fanout_daphne.py", "--sizes", "3", "--rounds", "3",
-               "--database-url", database_url())
+               "--database-url", owner_database_url())
     assert "in-memory layer" in out and "sockets per daphne: bare 3 (nginx), ours 3" in out, out
     # The workspace's own account: three post frames, and the doorbells of two sockets.
     assert "ours in the daphnes: post frame's database work 3 x " in out, out

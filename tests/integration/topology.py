@@ -76,6 +76,21 @@ def database_url() -> str:
     )
 
 
+def owner_database_url() -> str:
+    """The test database as its owner sees it (settings.DATABASE_OWNER, when the roles are
+    split as in CI), for the benches: their floors create scratch tables, which the
+    application's role may not."""
+    owner = settings.DATABASE_OWNER
+    if not owner or connection.vendor != "postgresql":
+        return database_url()
+    db = connection.settings_dict
+    password = f":{owner['PASSWORD']}" if owner.get("PASSWORD") else ""
+    return (
+        f"postgres://{owner['USER']}{password}@{db['HOST'] or '127.0.0.1'}:"
+        f"{db['PORT'] or 5432}/{db['NAME']}"
+    )
+
+
 # As in docs/deploy.md's systemd unit. daphne aborts a WebSocket whose opening handshake
 # has not finished after 5 s (its default); under a burst of connects (the load test's
 # ramp, every client of a dead process reconnecting) that reset reached nginx as an
